@@ -1,0 +1,9 @@
+"""The simulated market: shoppers (Mesa agents over arrays), catalogue, guardrails, and Gymnasium envs.
+
+Importing ``sim`` registers the Gymnasium environments under the ``offerlab/`` namespace.
+"""
+
+from sim.config import ConfigError, GuardrailConfig, MarketConfig
+from sim.market import MarketModel
+
+__all__ = ["ConfigError", "GuardrailConfig", "MarketConfig", "MarketModel"]

@@ -1,0 +1,102 @@
+"""The market's per-shopper state: one array per attribute, one row per shopper.
+
+A :class:`~sim.shoppers.Shopper` agent is a view onto one row of these arrays. Fields that a
+day's step writes for every shopper (profit, purchases, ...) live in :class:`DayOutcome` and are
+overwritten each day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from sim.catalogue import N_CATEGORIES, N_CHANNELS
+from sim.population import Profile, Traits
+
+CONTACT_MEMORY = 30
+"""days of contact history kept per shopper (the longest contact window a feature or cap reads)"""
+NEVER = -1_000_000
+"""day index meaning "never happened" for last-purchase and last-contact days"""
+
+
+@dataclass
+class ShopperState:
+    interest: np.ndarray  # (n, C) float32 latent interest z (logits); hidden from policies
+    fatigue: np.ndarray  # (n,) float32
+    engagement: np.ndarray  # (n,) float32
+    consent: np.ndarray  # (n, H) bool contact consent now (sign-up consent minus unsubscribes)
+    churned: np.ndarray  # (n,) bool
+    last_purchase_day: np.ndarray  # (n,) int32, NEVER if none
+    purchases: np.ndarray  # (n, C) float32 purchases in the CRM's memory (the year before joining + since)
+    spend: np.ndarray  # (n,) float32 spend in the CRM's memory
+    views: np.ndarray  # (n, C) float32 category views, decayed with a one-week half-life
+    buzz: np.ndarray  # (n, C) float32 acquaintances' purchases seen, decayed (sim.network); hidden from policies
+    opens: np.ndarray  # (n, H) float32 opened messages per channel, decayed with a 30-day half-life
+    offer: np.ndarray  # (n,) int16 opened offer being redeemable, -1 none
+    offer_category: np.ndarray  # (n,) int8 category it covers, -1 all
+    offer_expiry: np.ndarray  # (n,) int32 last day it can be redeemed
+    last_offer: np.ndarray  # (n,) int16 offer of the last delivered message, -1 none
+    last_contact_day: np.ndarray  # (n,) int32, NEVER if none
+    contacts: np.ndarray  # (CONTACT_MEMORY, n) uint8 ring buffer: 1 where a message was delivered that day
+
+
+@dataclass
+class DayOutcome:
+    """What happened to each shopper today; rewritten every day. All shape (n,) unless noted."""
+
+    profit: np.ndarray  # float32, sim.reward.daily_profit
+    revenue: np.ndarray  # float32
+    margin: np.ndarray  # float32
+    discount: np.ndarray  # float32
+    channel_cost: np.ndarray  # float32
+    sent: np.ndarray  # bool, a message was delivered
+    opened: np.ndarray  # bool
+    unsubscribed: np.ndarray  # bool, withdrew the consent of today's channel
+    churned: np.ndarray  # bool, left today
+    purchases: np.ndarray  # int8, categories bought in today
+    redeemed: np.ndarray  # int8, purchases covered by an opened offer
+    bought: np.ndarray  # (n, C) bool
+
+
+def initial_state(traits: Traits, profile: Profile) -> ShopperState:
+    n = profile.join_day.size
+    last_purchase = np.where(profile.recency_days >= 0, -profile.recency_days, NEVER).astype(np.int32)
+    return ShopperState(
+        interest=traits.interest_mean.copy(),
+        fatigue=np.zeros(n, dtype=np.float32),
+        engagement=np.zeros(n, dtype=np.float32),
+        consent=profile.consent.copy(),
+        churned=np.zeros(n, dtype=bool),
+        last_purchase_day=last_purchase,
+        purchases=profile.past_purchases.copy(),
+        spend=profile.past_spend.copy(),
+        views=np.zeros((n, N_CATEGORIES), dtype=np.float32),
+        buzz=np.zeros((n, N_CATEGORIES), dtype=np.float32),
+        opens=np.zeros((n, N_CHANNELS), dtype=np.float32),
+        offer=np.full(n, -1, dtype=np.int16),
+        offer_category=np.full(n, -1, dtype=np.int8),
+        offer_expiry=np.full(n, NEVER, dtype=np.int32),
+        last_offer=np.full(n, -1, dtype=np.int16),
+        last_contact_day=np.full(n, NEVER, dtype=np.int32),
+        contacts=np.zeros((CONTACT_MEMORY, n), dtype=np.uint8),
+    )
+
+
+def empty_outcome(n: int) -> DayOutcome:
+    f32 = lambda: np.zeros(n, dtype=np.float32)  # noqa: E731 - five identical allocations
+    return DayOutcome(
+        profit=f32(), revenue=f32(), margin=f32(), discount=f32(), channel_cost=f32(),
+        sent=np.zeros(n, dtype=bool), opened=np.zeros(n, dtype=bool), unsubscribed=np.zeros(n, dtype=bool),
+        churned=np.zeros(n, dtype=bool), purchases=np.zeros(n, dtype=np.int8), redeemed=np.zeros(n, dtype=np.int8),
+        bought=np.zeros((n, N_CATEGORIES), dtype=bool),
+    )
+
+
+def reset_rows(state: ShopperState, fresh: ShopperState, rows: np.ndarray) -> None:
+    """Overwrite ``rows`` with a fresh shopper's state (refilling churned rows)."""
+    for f in fields(state):
+        if f.name == "contacts":
+            state.contacts[:, rows] = 0
+        else:
+            getattr(state, f.name)[rows] = getattr(fresh, f.name)

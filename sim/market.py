@@ -52,7 +52,7 @@ from sim.network import build_influence, exposure
 from sim.population import GENDER_FEMALE, GENDER_MALE, Traits, draw_population, join_days, replace_rows
 from sim.reward import daily_profit
 from sim.shoppers import Shopper
-from sim.state import DayOutcome, empty_outcome, initial_state, reset_rows
+from sim.state import empty_outcome, initial_state, reset_rows
 from sim.streams import Streams
 
 SQRT12 = float(np.sqrt(12.0))
@@ -96,13 +96,13 @@ class MarketModel(Model):
     def __init__(
         self, config: MarketConfig | None = None, guardrails: GuardrailConfig | None = None, seed: int = 0, per_agent: bool = False
     ):
+        self.streams = Streams(seed)  # first: it rejects a bad seed with a message naming it
         super().__init__(seed=seed)
         self.config = config if config is not None else MarketConfig()
         self.guardrails = guardrails if guardrails is not None else GuardrailConfig()
         validate(self.config, "market.")
         validate(self.guardrails, "guardrails.")
         self.per_agent = per_agent
-        self.streams = Streams(seed)
         self.calendar = Calendar(self.config.start_date)
         self.params = self.config.response
         pop = self.config.population
@@ -169,8 +169,12 @@ class MarketModel(Model):
         return self.traits
 
     # ------------------------------------------------------------------ one day
-    def step(self, actions: np.ndarray | None = None) -> DayOutcome:
-        """Simulate the current day under ``actions`` (shape (n_rows,), 0 = no contact) and advance."""
+    def step(self, actions: np.ndarray | None = None) -> None:
+        """Simulate the current day under ``actions`` (shape (n_rows,), 0 = no contact) and advance.
+
+        What happened to each shopper is in :attr:`outcome` afterwards (Mesa's wrapper around
+        ``step`` drops return values, so the method returns nothing).
+        """
         executed = self._enforce_guardrails(actions)
         self._today = self._draw_day(executed)
         if self.per_agent:
@@ -178,7 +182,6 @@ class MarketModel(Model):
         else:
             self.shopper_day(slice(0, self.n_rows))
         self._end_day()
-        return self.outcome
 
     def _enforce_guardrails(self, actions: np.ndarray | None) -> np.ndarray:
         if actions is None:

@@ -1,4 +1,4 @@
-"""The social network: acquaintances on a small-world ring, plus influencer hubs with followers.
+r"""The social network: acquaintances on a small-world ring, plus influencer hubs with followers.
 
 ``influence[i, j] = 1`` when shopper i sees shopper j's purchases (acquaintance edges go both
 ways; an influencer's edges go to its followers only). Purchases feed a decaying *buzz*,

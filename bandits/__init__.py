@@ -1,0 +1,1 @@
+"""Contextual bandits over offer x channel x slot arms."""

@@ -1,0 +1,1 @@
+"""The offerlab command: Hydra configs, the runner, metrics, reports and plots."""

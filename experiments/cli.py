@@ -1,0 +1,63 @@
+"""The ``offerlab`` command: a thin Hydra shell around the tasks.
+
+``offerlab market.population.size=200000 seed=3`` composes ``configs/config.yaml`` with the
+overrides, checks every value (:func:`experiments.schema.to_config`) before any work, runs the
+task in Hydra's run folder and prints where the outputs are.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from experiments import schema
+from experiments.simulate import format_daily, simulate
+from sim.config import ConfigError
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
+log = logging.getLogger("offerlab")
+
+schema.register()
+
+
+def run(cfg: DictConfig, run_dir: Path) -> None:
+    """Do the configured task in ``run_dir``; the testable part of the command."""
+    typed = schema.to_config(cfg)
+    if typed.task == "simulate":
+        daily = simulate(typed, run_dir)
+        print(format_daily(daily))
+        print(f"\nno-contact holdout, {typed.market.name} market, seed {typed.seed}: "
+              f"profit {daily['profit'].sum():,.0f} over {len(daily)} days")
+    print(f"outputs: {run_dir}")
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
+def _main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run(cfg, run_dir)
+    except ConfigError as e:
+        print(f"offerlab: config error: {e}", file=sys.stderr)
+        _discard_scaffold(run_dir)
+        sys.exit(2)
+
+
+def _discard_scaffold(run_dir: Path) -> None:
+    """Remove the folder Hydra made for a run that failed its config check, if it holds nothing else.
+
+    Hydra creates the run folder (its ``.hydra/`` copy of the config and a log) before the task
+    starts; a run refused at the config check should not leave a folder that looks like a run.
+    """
+    scaffold = {".hydra", f"{HydraConfig.get().job.name}.log"}
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= scaffold:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def main() -> None:
+    _main()

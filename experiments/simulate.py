@@ -1,0 +1,38 @@
+"""The ``simulate`` task: one market under the no-contact holdout, with a table of its days."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from experiments.io import write_table
+from experiments.schema import Config
+from sim import MarketModel
+
+log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = ["day", "present", "purchases", "revenue", "profit", "churned", "sends", "unsubscribes"]
+
+
+def simulate(cfg: Config, run_dir: Path) -> pd.DataFrame:
+    """Run the market for its horizon without contacting anyone; write ``daily.csv`` and return it."""
+    market = MarketModel(cfg.market, cfg.guardrails, seed=cfg.seed)
+    for _ in tqdm(range(cfg.market.horizon_days), desc=f"simulate {cfg.market.name}", unit="day", leave=False):
+        market.step()
+    daily = market.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    daily["day"] = daily["day"].astype(int)
+    daily.insert(1, "date", [market.calendar.date(d).isoformat() for d in daily["day"]])
+    write_table(daily, run_dir / "daily.csv")
+    return daily
+
+
+def format_daily(daily: pd.DataFrame) -> str:
+    """The daily table as the command prints it."""
+    cols = ["day", "date"] + [c for c in SUMMARY_COLUMNS if c != "day"]
+    shown = daily[cols].copy()
+    for c in cols[2:]:
+        shown[c] = [f"{v:,.0f}" for v in shown[c]]
+    return shown.to_string(index=False)

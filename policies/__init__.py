@@ -1,0 +1,1 @@
+"""Policies: the interface every decision-maker answers, baselines, segment rules, the oracle, PPO."""

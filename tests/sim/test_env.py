@@ -1,0 +1,157 @@
+"""The Gymnasium env (one shopper) and the SB3 vectorised env (all shoppers of one market)."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from sb3_contrib import MaskablePPO
+from sb3_contrib.common.maskable.utils import get_action_masks
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from sim.catalogue import ACTION_CHANNEL, N_ACTIONS, N_CHANNELS, encode
+from sim.config import MarketConfig, PopulationConfig, ResponseParams
+from sim.env import ENV_ID, OfferEnv, register_envs
+from sim.features import N_FEATURES
+from sim.vec_env import MarketVecEnv
+
+
+def market(size: int = 200, horizon: int = 20, **kwargs) -> MarketConfig:
+    return MarketConfig(population=PopulationConfig(size=size), horizon_days=horizon, **kwargs)
+
+
+def churny_market(size: int = 200, horizon: int = 10) -> MarketConfig:
+    """A market where months without a purchase make shoppers leave fast, so churn shows up in a short rollout."""
+    return market(size, horizon, response=ResponseParams(churn_recency=0.6))
+
+
+def masked_random_actions(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One allowed action per row, uniformly among the allowed ones."""
+    scores = np.where(masks, rng.random(masks.shape), -1.0)
+    return scores.argmax(axis=1)
+
+
+def test_gymnasium_env_checker_passes():
+    gym_check_env(OfferEnv(market()), skip_render_check=True)
+
+
+def test_sb3_env_checker_passes():
+    sb3_check_env(OfferEnv(market()), warn=True)
+
+
+def test_registered_env_can_be_made():
+    register_envs()
+    register_envs()  # a second registration is a no-op, not a warning or an error
+    env = gymnasium.make(ENV_ID, market_config=market(horizon=5))
+    obs, info = env.reset(seed=3)
+    assert obs.shape == (N_FEATURES,) and info["action_mask"].shape == (N_ACTIONS,)
+    steps = 0
+    terminated = truncated = False
+    while not (terminated or truncated):
+        _, _, terminated, truncated, _ = env.step(0)
+        steps += 1
+    assert steps <= 5
+
+
+def rollout(env: OfferEnv, seed: int, actions: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+    obs, _ = env.reset(seed=seed)
+    observations, rewards = [obs], []
+    for a in actions:
+        obs, reward, terminated, truncated, _ = env.step(int(a))
+        observations.append(obs)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return observations, rewards
+
+
+def test_same_seed_gives_same_trajectory():
+    actions = np.random.default_rng(0).integers(0, N_ACTIONS, 20)
+    env = OfferEnv(market(horizon=30))
+    obs_a, rew_a = rollout(env, 11, actions)
+    obs_b, rew_b = rollout(env, 11, actions)
+    np.testing.assert_array_equal(np.stack(obs_a), np.stack(obs_b))
+    assert rew_a == rew_b
+    obs_c, _ = rollout(env, 12, actions)
+    assert len(obs_c) != len(obs_a) or not np.array_equal(np.stack(obs_c), np.stack(obs_a))
+
+
+def test_action_out_of_range_raises():
+    env = OfferEnv(market())
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=rf"action=256.*\[0, {N_ACTIONS - 1}\]"):
+        env.step(N_ACTIONS)
+
+
+def test_mask_forbids_channels_without_consent_and_market_refuses_them():
+    env = OfferEnv(market())
+    for seed in range(50):
+        env.reset(seed=seed)
+        consent = env.market.state.consent[env.focal]
+        if not consent.all():
+            break
+    else:
+        pytest.fail("no focal shopper without some channel consent in 50 seeds")
+    mask = env.action_masks()
+    assert mask.dtype == bool and mask.shape == (N_ACTIONS,) and mask[0]
+    np.testing.assert_array_equal(mask[1:], consent[ACTION_CHANNEL[1:]])
+    refused_channel = int(np.flatnonzero(~consent)[0])
+    _, reward, _, _, info = env.step(int(encode(0, refused_channel, 0)))
+    assert info["refused"] and not info["sent"]
+    assert info["action_mask"].shape == (N_ACTIONS,)
+
+
+def test_vec_env_rollout_truncates_at_horizon_and_refills_churned_rows():
+    cfg = churny_market(size=200, horizon=10)
+    venv = MarketVecEnv(cfg, seed=5)
+    assert not venv.market_config is cfg and not cfg.refill_churned and venv.market_config.refill_churned
+    n = venv.num_envs
+    obs = venv.reset()
+    assert obs.shape == (n, N_FEATURES) and obs.dtype == np.float32
+    rng = np.random.default_rng(0)
+    churn_dones = 0
+    for step in range(1, 31):
+        masks = get_action_masks(venv)
+        assert masks.shape == (n, N_ACTIONS) and masks.dtype == bool
+        obs, rewards, dones, infos = venv.step(masked_random_actions(masks, rng))
+        assert obs.shape == (n, N_FEATURES) and venv.observation_space.contains(obs[0])
+        assert rewards.shape == (n,) and rewards.dtype == np.float32
+        assert dones.shape == (n,) and dones.dtype == bool
+        for i in np.flatnonzero(dones):
+            assert infos[i]["terminal_observation"].shape == (N_FEATURES,)
+        if step % cfg.horizon_days == 0:
+            assert dones.all() and venv.market.day == 0 and venv.episode == step // cfg.horizon_days
+            assert sum(info["TimeLimit.truncated"] for info in infos) > 0.9 * n
+        else:
+            churned = [i for i in np.flatnonzero(dones)]
+            assert all(not infos[i]["TimeLimit.truncated"] for i in churned)
+            assert venv.market.present[churned].all()  # refilled by a newcomer present from the next day
+            churn_dones += len(churned)
+    assert churn_dones > 0
+
+
+def test_vec_env_masks_hide_channels_without_consent_and_unjoined_rows():
+    venv = MarketVecEnv(market(size=200, horizon=30), seed=1)
+    masks = get_action_masks(venv)
+    channel_ok = masks[:, 1 : 1 + N_CHANNELS * 3 : 3]
+    present = venv.market.present
+    np.testing.assert_array_equal(channel_ok, venv.market.state.consent & present[:, None])
+    assert not masks[~present, 1:].any() and (~present).any()
+
+
+def test_vec_env_seed_restarts_episode_count():
+    venv = MarketVecEnv(market(size=100, horizon=5), seed=0)
+    first = venv.reset().copy()
+    venv.step(np.zeros(venv.num_envs, dtype=np.int64))
+    venv.reset()
+    assert venv.episode == 1
+    assert venv.seed(0) == [0] * venv.num_envs
+    np.testing.assert_array_equal(venv.reset(), first)
+
+
+def test_maskable_ppo_learns_on_vec_env():
+    venv = MarketVecEnv(market(size=100, horizon=5), seed=0)
+    model = MaskablePPO("MlpPolicy", venv, n_steps=4, batch_size=venv.num_envs, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=2 * 4 * venv.num_envs)
+    assert model.num_timesteps >= 2 * 4 * venv.num_envs

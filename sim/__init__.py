@@ -4,6 +4,9 @@ Importing ``sim`` registers the Gymnasium environments under the ``offerlab/`` n
 """
 
 from sim.config import ConfigError, GuardrailConfig, MarketConfig
+from sim.env import register_envs
 from sim.market import MarketModel
+
+register_envs()
 
 __all__ = ["ConfigError", "GuardrailConfig", "MarketConfig", "MarketModel"]

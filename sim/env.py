@@ -117,8 +117,8 @@ class OfferEnv(gymnasium.Env[np.ndarray, np.int64]):
             raise RuntimeError("the episode has ended (or never started): call reset() before step()")
         actions = np.full(self.market.n_rows, NO_CONTACT, dtype=np.int64)
         actions[self.focal] = int(action)
-        out = self.market.step(actions)
-        f = self.focal
+        self.market.step(actions)
+        out, f = self.market.outcome, self.focal  # not step's return value: Mesa's step wrapper drops it
         terminated = bool(out.churned[f])
         truncated = self.market.day >= self.market_config.horizon_days
         self._ended = terminated or truncated

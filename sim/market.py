@@ -356,7 +356,7 @@ class MarketModel(Model):
         st, out = self.state, self.outcome
         st.buzz *= self._decay["buzz"]
         if self.config.network.social_weight > 0:
-            st.buzz += exposure(self.influence, out.bought)
+            st.buzz += exposure(self.influence, out.bought, np.flatnonzero(out.purchases))
         present = self.present
         self.totals = {
             "day": float(self.day),

@@ -46,9 +46,8 @@ def build_influence(n: int, cfg: NetworkConfig, rng: np.random.Generator) -> tup
     return a, influencer
 
 
-def exposure(influence: sp.csc_matrix, bought: np.ndarray) -> np.ndarray:
-    """(n, C) acquaintances' purchases seen by each shopper, computed from the buyers' columns only."""
-    buyers = np.flatnonzero(bought.any(axis=1))
+def exposure(influence: sp.csc_matrix, bought: np.ndarray, buyers: np.ndarray) -> np.ndarray:
+    """(n, C) acquaintances' purchases seen by each shopper, computed from the ``buyers``' columns only."""
     if buyers.size == 0:
         return np.zeros(bought.shape, dtype=np.float32)
     return np.asarray(influence[:, buyers] @ bought[buyers].astype(np.float32), dtype=np.float32)

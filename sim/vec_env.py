@@ -95,7 +95,8 @@ class MarketVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         last_obs = self._obs
-        out = self.market.step(self._actions)
+        self.market.step(self._actions)
+        out = self.market.outcome  # not step's return value: Mesa's step wrapper drops it
         rewards = out.profit.astype(np.float32)  # a copy: the market rewrites its outcome every day
         churned = out.churned.copy()
         obs = self.market.observe()

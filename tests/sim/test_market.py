@@ -10,6 +10,7 @@ import pytest
 from sim import GuardrailConfig, MarketModel
 from sim.catalogue import ACTION_CHANNEL, CHANNEL_NAMES, N_OFFERS, OFFER_NAMES, encode
 from sim.config import PopulationConfig
+from sim.features import CALENDAR_START
 from tests.conftest import random_allowed_actions, small_config
 
 
@@ -132,7 +133,7 @@ def test_newcomers_join_over_time_without_history():
     assert later.sum() == round(500 * 0.01 * 29)
     assert (market.profile.past_purchases[later] == 0).all()
     x = market.observe()
-    assert (x[later, : x.shape[1] - 13] == 0).all()  # nothing but the calendar before they join
+    assert (x[later, :CALENDAR_START] == 0).all()  # nothing but the calendar before they join
     present_0 = market.present.sum()
     for _ in range(29):
         market.step()

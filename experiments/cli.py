@@ -17,6 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from experiments import schema
+from experiments.compare import compare
+from experiments.report import markdown_table
 from experiments.simulate import format_daily, simulate
 from sim.config import ConfigError
 
@@ -29,7 +31,11 @@ schema.register()
 def run(cfg: DictConfig, run_dir: Path) -> None:
     """Do the configured task in ``run_dir``; the testable part of the command."""
     typed = schema.to_config(cfg)
-    if typed.task == "simulate":
+    if typed.task == "compare":
+        comparison = compare(typed, run_dir)
+        print(markdown_table(comparison))
+        print(f"\nreport: {run_dir / 'report.md'}")
+    elif typed.task == "simulate":
         daily = simulate(typed, run_dir)
         print(format_daily(daily))
         print(f"\nno-contact holdout, {typed.market.name} market, seed {typed.seed}: "

@@ -70,7 +70,7 @@ class ResponseParams:
     """logit shift of every purchase intent (the calibration knob for the base purchase rate)"""
     view_boost: float = bounded(1.5, ge=0.0, le=10.0)
     """logits added to purchase intent in a category browsed today"""
-    price_weight: float = bounded(6.0, ge=0.0, le=50.0)
+    price_weight: float = bounded(2.5, ge=0.0, le=50.0)
     """logits per unit of (discount share x price sensitivity) on a covered purchase"""
     offer_reach: float = bounded(1.0, ge=0.0, le=10.0)
     """scale of an opened offer's appeal on purchase intent"""

@@ -278,8 +278,7 @@ class MarketModel(Model):
         # Browsing and buying.
         viewed = alive[:, None] & (d.u_browse[rows] < response.browse_probability(shared, p))
         views += viewed
-        near_birthday = birthday_distance(pr.birthday[rows], d.day_of_year)
-        personal = np.where((near_birthday <= 3) | (near_birthday >= 362), p.birthday_boost, 0.0).astype(np.float32)
+        personal = self._birthday_logit(rows, d.day_of_year)
         live = np.flatnonzero(alive & (st.offer[rows] >= 0) & (st.offer_expiry[rows] >= t))
         held = st.offer[rows][live].astype(np.int64)
         held_cat = st.offer_category[rows][live].astype(np.int64)
@@ -329,6 +328,25 @@ class MarketModel(Model):
         out.redeemed[rows] = np.bincount(i[redeemed], minlength=n)
         out.bought[rows] = False
         out.bought[rows][i, c] = True
+
+    def _birthday_logit(self, rows: slice, day_of_year: int) -> np.ndarray:
+        """(n,) purchase-intent logits of the birthday week (three days either side)."""
+        near = birthday_distance(self.profile.birthday[rows], day_of_year)
+        return np.where((near <= 3) | (near >= 362), self.params.birthday_boost, 0.0).astype(np.float32)
+
+    def expected_intent(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Today's shared interest logit (n, C), browse probability (n, C) and birthday logit (n,).
+
+        What the oracle plans with, before the day is drawn: the demand shock is at its expected
+        value :math:`E[s_t] = \\phi s_{t-1}`, everything else is the latent state the shopper
+        brings into today; computed by the same functions as the day itself (:meth:`shopper_day`).
+        """
+        t, p, st, tr = self.day, self.params, self.state, self.traits
+        rows = slice(0, self.n_rows)
+        demand = self.calendar.season(t) + p.shock_persistence * self.shock + WEEKDAY_EFFECT[self.calendar.weekday(t)]
+        demand = self._holiday_demand(rows, demand.astype(np.float32), self.calendar.holiday_ramp(t))
+        shared = response.interest_logit(st.interest, st.buzz, tr.social_susceptibility, self.config.network.social_weight, demand)
+        return shared, response.browse_probability(shared, p), self._birthday_logit(rows, self.calendar.day_of_year(t))
 
     def _holiday_demand(self, rows: slice, demand: np.ndarray, ramp: np.ndarray) -> np.ndarray:
         """(n, C) or (C,) day's demand plus holidays close by, for the shoppers in each holiday's audience.

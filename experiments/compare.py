@@ -1,0 +1,85 @@
+"""The ``compare`` task: every policy of the experiment on every seed, then tables, plots and a report."""
+
+from __future__ import annotations
+
+import platform
+from contextlib import nullcontext
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from experiments.io import write_table
+from experiments.metrics import HOLDOUT, archetype_table, comparison_table, daily_table, mix_table, summary_table
+from experiments.report import write_plots, write_report
+from experiments.runner import RunResult, run_all
+from experiments.schema import Config
+
+
+def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
+    """Run the experiment and write its folder; returns the comparison table."""
+    exp = cfg.experiment
+    policies = list(dict.fromkeys([HOLDOUT, *exp.policies]))  # the holdout twin is always run
+    bar = tqdm(total=len(policies) * len(exp.seeds), desc=f"compare on {cfg.market.name}", unit="run")
+    with DecisionWriter(run_dir / "decisions.parquet") if exp.log_shoppers else nullcontext() as writer:
+
+        def progress(result: RunResult) -> None:
+            bar.set_postfix_str(f"{result.policy} seed {result.seed}")
+            bar.update()
+            if writer is not None and result.decisions is not None:
+                writer.write(result.decisions)
+                result.decisions = None  # streamed to disk: memory stays flat however many runs
+
+        results = run_all(policies, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress)
+    bar.close()
+
+    summary = summary_table(results)
+    comparison = comparison_table(summary)
+    daily = daily_table(results)
+    archetypes = archetype_table(results)
+    mix = mix_table(results)
+    for name, table in (("summary", summary), ("comparison", comparison)):
+        write_table(table, run_dir / f"{name}.csv")
+        write_table(table, run_dir / f"{name}.parquet")
+    write_table(daily, run_dir / "daily.parquet")
+    write_table(archetypes, run_dir / "archetypes.csv")
+    write_table(mix, run_dir / "action_mix.csv")
+    write_plots(daily, mix, archetypes, run_dir)
+    header = (
+        f"Market `{cfg.market.name}`: {cfg.market.population.size:,} shoppers at the start, {cfg.market.horizon_days} days from "
+        f"{cfg.market.start_date}; seeds {list(exp.seeds)} (common random numbers: every policy meets the same shoppers); "
+        f"frequency cap {cfg.guardrails.frequency_cap_7d} per 7 days; daily budget {cfg.guardrails.daily_budget or 'none'}. "
+        f"Intervals are 95% Student-t across seeds; differences are paired by seed. Python {platform.python_version()}, "
+        f"{platform.machine()}."
+    )
+    write_report(comparison, daily, header, run_dir)
+    return comparison
+
+
+class DecisionWriter:
+    """Streams decision-log frames into one parquet file, moved into place only once complete."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> DecisionWriter:
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+        self.writer.write_table(table)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if exc_type is None and self.tmp.exists():
+            self.tmp.replace(self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)

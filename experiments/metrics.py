@@ -1,0 +1,137 @@
+"""From run results to tables: per policy x seed, per day, per archetype, action mix, and the comparison.
+
+Incremental profit is always against the no-contact twin run on the same seed:
+
+.. math::  \\Delta_{p,k} = \\Pi_{p,k} - \\Pi_{\\text{no\\_contact},k}
+
+and "% of oracle" is :math:`100\\, \\Delta_{p,k} / \\Delta_{\\text{oracle},k}` on the same seed k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from experiments.runner import RunResult, action_mix
+from experiments.stats import mean_ci, paired_diff_ci
+from sim.catalogue import CHANNEL_NAMES, OFFER_NAMES, SLOTS
+from sim.config import ARCHETYPES
+
+HOLDOUT = "no_contact"
+ORACLE = "oracle"
+SUMMARY_COLUMNS = [
+    "policy", "seed", "profit", "incremental_profit", "incremental_profit_per_shopper", "revenue", "discount_cost",
+    "channel_cost", "sends", "sends_per_shopper", *[f"sends_{h}" for h in CHANNEL_NAMES], "opens", "open_rate",
+    "redeemed", "conversion_rate", "purchases", "repeat_purchase_rate", "gross_margin_pct", "unsubscribes", "churned",
+    "violations", "shoppers", "pct_of_oracle", "decide_seconds", "train_seconds",
+]
+
+
+def _twins(results: list[RunResult], name: str) -> dict[int, RunResult]:
+    return {r.seed: r for r in results if r.policy == name}
+
+
+def summary_table(results: list[RunResult]) -> pd.DataFrame:
+    """One row per policy x seed with every headline metric."""
+    holdout = _twins(results, HOLDOUT)
+    missing = {r.seed for r in results} - set(holdout)
+    if missing:
+        raise ValueError(f"no {HOLDOUT} twin run for seed(s) {sorted(missing)}: incremental profit needs one per seed")
+    rows = []
+    for r in results:
+        d = r.daily.sum()
+        channel = action_mix(r.sends_by_action)["channel"]
+        buyers = r.purchases_by_row >= 1
+        row = {
+            "policy": r.policy, "seed": r.seed, "profit": d["profit"],
+            "incremental_profit": d["profit"] - holdout[r.seed].daily["profit"].sum(),
+            "revenue": d["revenue"], "discount_cost": d["discount"], "channel_cost": d["channel_cost"],
+            "sends": d["sends"], "opens": d["opens"], "redeemed": d["redeemed"], "purchases": d["purchases"],
+            "open_rate": d["opens"] / d["sends"] if d["sends"] else 0.0,
+            "conversion_rate": d["redeemed"] / d["sends"] if d["sends"] else 0.0,
+            "repeat_purchase_rate": float((r.purchases_by_row[buyers] >= 2).mean()) if buyers.any() else 0.0,
+            "gross_margin_pct": 100 * (d["profit"] + d["channel_cost"]) / d["revenue"] if d["revenue"] else 0.0,
+            "unsubscribes": d["unsubscribes"], "churned": r.churned, "violations": d["violations"], "shoppers": r.shoppers,
+            "decide_seconds": r.decide_seconds, "train_seconds": r.train_seconds,
+        }
+        row |= {f"sends_{h}": channel[k] for k, h in enumerate(CHANNEL_NAMES)}
+        row["incremental_profit_per_shopper"] = row["incremental_profit"] / r.shoppers
+        row["sends_per_shopper"] = row["sends"] / r.shoppers
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    oracle = table[table.policy == ORACLE].set_index("seed")["incremental_profit"]
+    table["pct_of_oracle"] = [
+        100 * inc / oracle[s] if s in oracle.index and oracle[s] > 0 else np.nan for s, inc in zip(table.seed, table.incremental_profit)
+    ]
+    return table[SUMMARY_COLUMNS]
+
+
+def best_rule(summary: pd.DataFrame) -> str | None:
+    """The rule set with the highest mean incremental profit: the yardstick for every learner."""
+    rules = summary[summary.policy.str.startswith("rules_")]
+    if rules.empty:
+        return None
+    return str(rules.groupby("policy")["incremental_profit"].mean().idxmax())
+
+
+def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per policy: mean and 95% interval of each metric across seeds, and the paired difference in
+    incremental profit to the best rule set (same seeds)."""
+    metrics = [c for c in SUMMARY_COLUMNS if c not in ("policy", "seed")]
+    yardstick = best_rule(summary)
+    rows = []
+    for policy, group in summary.groupby("policy", sort=False):
+        group = group.sort_values("seed")
+        row: dict[str, object] = {"policy": policy, "seeds": len(group)}
+        for m in metrics:
+            ci = mean_ci(group[m].dropna().to_numpy()) if group[m].notna().any() else None
+            row[f"{m}_mean"], row[f"{m}_low"], row[f"{m}_high"] = (ci.mean, ci.low, ci.high) if ci else (np.nan,) * 3
+        if yardstick is not None:
+            ref = summary[summary.policy == yardstick].sort_values("seed")
+            diff = paired_diff_ci(group["incremental_profit"].to_numpy(), ref["incremental_profit"].to_numpy())
+            row |= {"best_rule": yardstick, "diff_vs_best_rule_mean": diff.mean, "diff_vs_best_rule_low": diff.low,
+                    "diff_vs_best_rule_high": diff.high}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def daily_table(results: list[RunResult]) -> pd.DataFrame:
+    """One row per policy x seed x day, with that day's incremental profit and its running sum."""
+    holdout = _twins(results, HOLDOUT)
+    frames = []
+    for r in results:
+        d = r.daily.copy()
+        d.insert(0, "seed", r.seed)
+        d.insert(0, "policy", r.policy)
+        d["incremental_profit"] = d["profit"].to_numpy() - holdout[r.seed].daily["profit"].to_numpy()
+        d["cumulative_incremental_profit"] = d["incremental_profit"].cumsum()
+        frames.append(d)
+    out = pd.concat(frames, ignore_index=True)
+    out["day"] = out["day"].astype(int)
+    return out
+
+
+def archetype_table(results: list[RunResult]) -> pd.DataFrame:
+    """Incremental profit per shopper of each archetype (latent: for the report, never for a policy)."""
+    holdout = _twins(results, HOLDOUT)
+    rows = []
+    for r in results:
+        base = holdout[r.seed].profit_by_row
+        for k, name in enumerate(ARCHETYPES):
+            members = r.archetype == k
+            if members.any():
+                rows.append({"policy": r.policy, "seed": r.seed, "archetype": name,
+                             "incremental_profit_per_shopper": float((r.profit_by_row[members] - base[members]).mean())})
+    return pd.DataFrame(rows)
+
+
+def mix_table(results: list[RunResult]) -> pd.DataFrame:
+    """Share of each policy's messages by channel, offer and slot, over all its seeds."""
+    rows = []
+    names = {"channel": CHANNEL_NAMES, "offer": OFFER_NAMES, "slot": SLOTS}
+    for policy in dict.fromkeys(r.policy for r in results):
+        total = sum(r.sends_by_action for r in results if r.policy == policy)
+        for part, counts in action_mix(total).items():
+            share = counts / counts.sum() if counts.sum() else counts
+            rows += [{"policy": policy, "part": part, "value": names[part][k], "sends": counts[k], "share": share[k]} for k in range(len(counts))]
+    return pd.DataFrame(rows)

@@ -1,0 +1,139 @@
+"""The comparison report a marketer reads: ``report.md`` and its plots.
+
+Every sentence of judgement in the report is computed from the intervals: a policy "beats"
+another only when the 95% interval of their paired difference excludes zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from experiments.io import atomic_write, write_text  # noqa: E402
+from experiments.metrics import HOLDOUT, ORACLE  # noqa: E402
+from experiments.stats import mean_ci  # noqa: E402
+
+PLOTS = ("cumulative_incremental_profit.png", "action_mix.png", "incremental_by_archetype.png")
+
+
+def _ci(row: pd.Series, metric: str, fmt: str = "{:,.2f}") -> str:
+    return f"{fmt.format(row[f'{metric}_mean'])} [{fmt.format(row[f'{metric}_low'])}, {fmt.format(row[f'{metric}_high'])}]"
+
+
+def markdown_table(comparison: pd.DataFrame) -> str:
+    """The headline table: one line per policy, best first."""
+    header = (
+        "| policy | incremental profit / shopper [95% CI] | vs best rule set [95% CI] | % of oracle | sends / shopper "
+        "| open rate | unsub. | churned | violations | decide s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [header]
+    for _, r in comparison.sort_values("incremental_profit_per_shopper_mean", ascending=False).iterrows():
+        diff = f"{r['diff_vs_best_rule_mean']:+,.0f} [{r['diff_vs_best_rule_low']:+,.0f}, {r['diff_vs_best_rule_high']:+,.0f}]" if "diff_vs_best_rule_mean" in r else "-"
+        oracle = f"{r['pct_of_oracle_mean']:.0f}%" if pd.notna(r["pct_of_oracle_mean"]) else "-"
+        lines.append(
+            f"| {r['policy']} | {_ci(r, 'incremental_profit_per_shopper')} | {diff} | {oracle} | {r['sends_per_shopper_mean']:.1f} "
+            f"| {r['open_rate_mean']:.1%} | {r['unsubscribes_mean']:,.0f} | {r['churned_mean']:,.0f} | {r['violations_mean']:.0f} "
+            f"| {r['decide_seconds_mean']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(comparison: pd.DataFrame) -> list[str]:
+    """Plain sentences, each backed by an interval."""
+    out = []
+    if "best_rule" not in comparison:
+        return ["No rule set was run, so there is no yardstick for the other policies."]
+    best = comparison["best_rule"].iloc[0]
+    out.append(f"The best rule set is **{best}** (highest mean incremental profit among the rule sets).")
+    for _, r in comparison.iterrows():
+        if r["policy"] in (best, HOLDOUT):
+            continue
+        low, high = r["diff_vs_best_rule_low"], r["diff_vs_best_rule_high"]
+        if low > 0:
+            out.append(f"**{r['policy']}** earns more than {best}: the paired 95% interval of the difference is [{low:+,.0f}, {high:+,.0f}].")
+        elif high < 0:
+            out.append(f"**{r['policy']}** earns less than {best} (paired 95% interval [{low:+,.0f}, {high:+,.0f}]).")
+        else:
+            out.append(f"**{r['policy']}** and {best} cannot be told apart with these seeds (paired 95% interval [{low:+,.0f}, {high:+,.0f}] includes 0).")
+    learners = comparison[~comparison.policy.isin([HOLDOUT, ORACLE, "random", "blast"]) & ~comparison.policy.str.startswith("rules_")]
+    if learners.empty or not (learners["diff_vs_best_rule_low"] > 0).any():
+        out.append(f"No learning policy in this run beats {best} beyond doubt: for a shop like this market, the rules are enough.")
+    return out
+
+
+def first_day_ahead(daily: pd.DataFrame, policy: str, reference: str) -> int | None:
+    """First day on which ``policy``'s mean cumulative incremental profit passes ``reference``'s and stays ahead."""
+    mean = daily.groupby(["policy", "day"])["cumulative_incremental_profit"].mean()
+    gap = (mean[policy] - mean[reference]).to_numpy()
+    behind = np.flatnonzero(gap <= 0)
+    if behind.size == 0:
+        return 0
+    return int(behind[-1] + 1) if behind[-1] + 1 < gap.size else None
+
+
+def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame, run_dir: Path) -> list[Path]:
+    """Three figures: cumulative incremental profit with 95% bands, action mix, incremental profit per archetype."""
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for policy, group in daily.groupby("policy", sort=False):
+        by_day = group.pivot(index="day", columns="seed", values="cumulative_incremental_profit")
+        cis = [mean_ci(by_day.loc[d].to_numpy()) for d in by_day.index]
+        ax.plot(by_day.index, [c.mean for c in cis], label=policy)
+        ax.fill_between(by_day.index, [c.low for c in cis], [c.high for c in cis], alpha=0.2)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(xlabel="day", ylabel="cumulative incremental profit vs no contact", title="Cumulative incremental profit (mean, 95% CI across seeds)")
+    ax.legend(fontsize=8, ncol=2)
+    paths.append(_save(fig, run_dir / PLOTS[0]))
+
+    parts = ("channel", "offer", "slot")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 2, 1]})
+    for ax, part in zip(axes, parts):
+        table = mix[mix.part == part].pivot(index="policy", columns="value", values="share").fillna(0.0)
+        table = table.loc[[p for p in dict.fromkeys(mix.policy) if p in table.index]]
+        table.plot.bar(stacked=True, ax=ax, legend=True, width=0.8, colormap="tab20" if part == "offer" else "tab10")
+        ax.set(title=f"messages by {part}", ylabel="share of messages", xlabel="")
+        ax.legend(fontsize=6, ncol=3 if part == "offer" else 1, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    paths.append(_save(fig, run_dir / PLOTS[1]))
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    table = archetypes.groupby(["archetype", "policy"], sort=False)["incremental_profit_per_shopper"].mean().unstack("policy")
+    table.plot.bar(ax=ax, width=0.85)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(ylabel="incremental profit per shopper", title="Incremental profit per archetype (mean over seeds)")
+    ax.legend(fontsize=7, ncol=2)
+    paths.append(_save(fig, run_dir / PLOTS[2]))
+    return paths
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
+def write_report(comparison: pd.DataFrame, daily: pd.DataFrame, header: str, run_dir: Path) -> Path:
+    """``report.md``: conditions, the table, verdicts, learning curves, and the plots."""
+    lines = ["# Policy comparison", "", header, "", markdown_table(comparison), ""]
+    lines += [f"- {v}" for v in verdicts(comparison)]
+    if "best_rule" in comparison:
+        best = comparison["best_rule"].iloc[0]
+        ahead = []
+        for policy in comparison.policy:
+            if policy in (best, HOLDOUT) or policy.startswith("rules_"):
+                continue
+            day = first_day_ahead(daily, policy, best)
+            ahead.append(f"- {policy}: " + (f"ahead of {best} in cumulative incremental profit from day {day} on" if day is not None else f"never ahead of {best} for good"))
+        if ahead:
+            lines += ["", f"## When does a policy pull ahead of {best}?", "", *ahead]
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in PLOTS]
+    lines += ["", "Files: `summary.csv` (policy x seed), `comparison.csv` (means and 95% intervals), `daily.parquet`, "
+              "`archetypes.csv`, `action_mix.csv`, `decisions.parquet` (the decision log with propensities and matured rewards)."]
+    return write_text("\n".join(lines) + "\n", run_dir / "report.md")

@@ -1,0 +1,184 @@
+"""The runner: every policy on the same shoppers, seed by seed, and what happened.
+
+One run is one policy on one market seed for the whole horizon. Each day the runner observes the
+shoppers present, asks the policy for a decision under the guardrail mask, trims the sends to the
+daily budget in the policy's priority order, and steps the market. It knows nothing about which
+kind of policy it holds. Runs of different policies on the same seed meet the same shoppers with
+the same random numbers (``sim/streams.py``), so their difference is the policies' doing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import numpy as np
+import pandas as pd
+
+from policies.base import DecisionContext
+from policies.registry import make_policy
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, VALIDITY_DAYS
+from sim.config import GuardrailConfig, MarketConfig
+from sim.features import FEATURE_NAMES
+from sim.guardrails import trim_to_budget
+from sim.market import MarketModel
+
+
+@dataclass
+class RunResult:
+    """What one policy did on one seed; everything the report needs, nothing market-sized but per-row arrays."""
+
+    policy: str
+    seed: int
+    daily: pd.DataFrame
+    """one row per day: the market's daily totals (sim.market.DAILY_METRICS)"""
+    profit_by_row: np.ndarray
+    """(n_rows,) profit per shopper over the horizon"""
+    purchases_by_row: np.ndarray
+    archetype: np.ndarray
+    sends_by_action: np.ndarray
+    """(N_ACTIONS,) delivered messages per action"""
+    churned: int
+    shoppers: int
+    decide_seconds: float
+    train_seconds: float = 0.0
+    decisions: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def logged_rows(n_rows: int, seed: int, count: int) -> np.ndarray:
+    """The shoppers whose decisions are logged: the same random subset for every policy on a seed."""
+    if count < 0 or count >= n_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng([seed, 20_240_601]).choice(n_rows, size=count, replace=False))
+
+
+def run_policy(policy_name: str, seed: int, market_config: MarketConfig, guardrails: GuardrailConfig, log_shoppers: int = 0) -> RunResult:
+    """Run ``policy_name`` on the market of ``seed`` for the whole horizon."""
+    market = MarketModel(market_config, guardrails, seed=seed)
+    policy = make_policy(policy_name, market)
+    n, horizon = market.n_rows, market_config.horizon_days
+    profit_by_row = np.zeros(n, dtype=np.float64)
+    purchases_by_row = np.zeros(n, dtype=np.int64)
+    sends_by_action = np.zeros(N_ACTIONS, dtype=np.int64)
+    log = _DecisionLog(logged_rows(n, seed, log_shoppers), horizon) if log_shoppers else None
+    decide = 0.0
+    for t in range(horizon):
+        rows = np.flatnonzero(market.present)
+        obs = market.observe(rows)
+        mask = market.action_mask().subset(rows)
+        ctx = DecisionContext(day=t, weekday=market.calendar.weekday(t), rng=market.streams.rng("policy", t), rows=rows)
+        start = time.perf_counter()
+        decision = policy.act(obs, mask, ctx)
+        decide += time.perf_counter() - start
+        if decision.actions.shape != (rows.size,):
+            raise ValueError(f"policy {policy_name}: returned {decision.actions.shape} actions for {rows.size} shoppers")
+        actions = np.zeros(n, dtype=np.int64)
+        actions[rows] = decision.actions
+        priority = None
+        if decision.priority is not None:
+            priority = np.zeros(n)
+            priority[rows] = decision.priority
+        actions = trim_to_budget(actions, guardrails.daily_budget, priority)
+        market.step(actions)
+        out = market.outcome
+        profit_by_row += out.profit
+        purchases_by_row += out.purchases
+        sends_by_action += np.bincount(actions[out.sent], minlength=N_ACTIONS)
+        if log is not None:
+            log.record(t, rows, obs, decision.actions, decision.propensity, out.profit)
+    daily = market.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    return RunResult(
+        policy=policy_name,
+        seed=seed,
+        daily=daily,
+        profit_by_row=profit_by_row,
+        purchases_by_row=purchases_by_row,
+        archetype=market.latent().archetype.copy(),
+        sends_by_action=sends_by_action,
+        churned=int(market.state.churned.sum()),
+        shoppers=int((market.profile.join_day < horizon).sum()),
+        decide_seconds=decide,
+        decisions=log.table(policy_name, seed) if log is not None else None,
+    )
+
+
+class _DecisionLog:
+    """Decisions of the logged shoppers, and the reward each one matured into.
+
+    The reward of a decision on day t is the shopper's profit over days t .. t+W-1 (W = the
+    offer validity, 7 days): the window in which an opened offer can be redeemed. Decisions
+    whose window runs past the horizon are kept with ``matured = False``.
+    """
+
+    def __init__(self, rows: np.ndarray, horizon: int):
+        self.rows = rows
+        self.horizon = horizon
+        self.profit = np.zeros((horizon, rows.size), dtype=np.float64)
+        self.chunks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def record(self, day: int, decided: np.ndarray, obs: np.ndarray, actions: np.ndarray, propensity: np.ndarray, profit: np.ndarray) -> None:
+        self.profit[day] = profit[self.rows]
+        pick = np.flatnonzero(np.isin(decided, self.rows, assume_unique=True))
+        self.chunks.append((day, decided[pick], obs[pick], actions[pick], propensity[pick]))
+
+    def table(self, policy: str, seed: int) -> pd.DataFrame:
+        window = np.cumsum(np.vstack([np.zeros((1, self.rows.size)), self.profit]), axis=0)
+        frames = []
+        for day, shoppers, obs, actions, propensity in self.chunks:
+            col = np.searchsorted(self.rows, shoppers)
+            end = min(day + VALIDITY_DAYS, self.horizon)
+            frame = pd.DataFrame(obs, columns=list(FEATURE_NAMES))
+            frame.insert(0, "shopper", shoppers)
+            frame.insert(0, "day", day)
+            frame["action"] = actions
+            frame["propensity"] = propensity
+            frame["reward"] = window[end, col] - window[day, col]
+            frame["matured"] = day + VALIDITY_DAYS <= self.horizon
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        out.insert(0, "seed", seed)
+        out.insert(0, "policy", policy)
+        return out
+
+
+def run_all(
+    policies: Sequence[str],
+    seeds: Sequence[int],
+    market_config: MarketConfig,
+    guardrails: GuardrailConfig,
+    log_shoppers: int = 0,
+    jobs: int = 1,
+    progress: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Every policy on every seed (policy-major order), in ``jobs`` processes; results do not depend on ``jobs``."""
+    tasks = [(p, s, market_config, guardrails, log_shoppers) for p in policies for s in seeds]
+    results: list[RunResult] = []
+    if jobs <= 1:
+        for task in tasks:
+            results.append(run_policy(*task))
+            if progress:
+                progress(results[-1])
+        return results
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        for result in pool.map(_run_task, tasks):
+            results.append(result)
+            if progress:
+                progress(result)
+    return results
+
+
+def _run_task(task: tuple) -> RunResult:
+    return run_policy(*task)
+
+
+def action_mix(sends_by_action: np.ndarray) -> dict[str, np.ndarray]:
+    """Delivered messages per channel, offer and slot, from the per-action counts."""
+    sent = sends_by_action[1:]
+    return {
+        "channel": np.bincount(ACTION_CHANNEL[1:], weights=sent),
+        "offer": np.bincount(ACTION_OFFER[1:], weights=sent),
+        "slot": np.bincount(ACTION_SLOT[1:], weights=sent),
+    }

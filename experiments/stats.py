@@ -1,0 +1,54 @@
+"""Confidence intervals for comparisons across seeds.
+
+Policies are compared on the same seeds (common random numbers), so the difference between two
+policies is a *paired* difference: seed k of policy A is compared with seed k of policy B, and
+the shared market noise cancels. With :math:`n` seeds and values :math:`x_1..x_n`:
+
+.. math::  \\bar x \\pm t_{0.975,\\,n-1}\\; s / \\sqrt{n}
+
+where :math:`s` is the sample standard deviation (Student's t interval; for a paired difference
+the :math:`x_k` are the per-seed differences :math:`a_k - b_k`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return f"{self.mean:,.2f} [{self.low:,.2f}, {self.high:,.2f}]"
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> Interval:
+    """Student's t interval of the mean; a single value (or no spread) gives a zero-width interval."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("mean_ci: no values")
+    if not 0 < level < 1:
+        raise ValueError(f"level={level}: must be in (0, 1)")
+    mean = float(x.mean())
+    if x.size < 2:
+        return Interval(mean, mean, mean, int(x.size))
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return Interval(mean, mean - half, mean + half, int(x.size))
+
+
+def paired_diff_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> Interval:
+    """Interval of the mean of ``a - b`` over paired observations (the same seeds, in the same order)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_diff_ci: a and b must pair up, got shapes {a.shape} and {b.shape}")
+    return mean_ci(a - b, level)

@@ -1,0 +1,85 @@
+"""The one interface every policy answers, from a marketer's rule to PPO.
+
+The runner calls, once per simulated day, ``act(obs, mask, context)`` on the shoppers present
+that day and ``update(feedback)`` once rewards are known. It never asks what kind of policy it
+holds. Randomised policies draw from ``context.rng``, a generator keyed by (seed, day), so a rerun
+with the same seed makes the same choices.
+"""
+
+from __future__ import annotations
+
+import pickle
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim.guardrails import ActionMask
+
+
+@dataclass
+class DecisionContext:
+    """What a policy may know besides the observations: the date and its own random numbers."""
+
+    day: int
+    weekday: int
+    """0 = Monday"""
+    rng: np.random.Generator
+    rows: np.ndarray
+    """market rows of the shoppers being decided for (the oracle reads latent traits by row)"""
+
+
+@dataclass
+class Decision:
+    """One action per shopper, the probability the policy gave it, and an optional priority.
+
+    ``priority`` orders sends when the daily budget cannot pay for all (higher first); policies
+    without a notion of value leave it None and the shopper order decides.
+    """
+
+    actions: np.ndarray  # (n,) int64
+    propensity: np.ndarray  # (n,) float64, P(action | obs) under the policy; 1 for deterministic choices
+    priority: np.ndarray | None = None
+
+
+@dataclass
+class Feedback:
+    """Matured outcomes of earlier decisions, for learning policies.
+
+    Row k: on ``day[k]`` the policy chose ``actions[k]`` for a shopper observed as ``obs[k]``, and
+    the shopper's profit over the attribution window that has now closed was ``reward[k]``.
+    """
+
+    day: np.ndarray
+    obs: np.ndarray
+    actions: np.ndarray
+    propensity: np.ndarray
+    reward: np.ndarray
+
+
+class Policy(ABC):
+    """Maps CRM observations and the guardrail mask to actions; ``mask.allows(actions)`` always holds."""
+
+    name: str = "policy"
+
+    @abstractmethod
+    def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision: ...
+
+    def update(self, feedback: Feedback) -> None:
+        """Learn from matured rewards. Rules, the holdout and frozen policies ignore feedback."""
+
+    def save(self, path: Path) -> None:
+        """Write the policy to ``path`` (pickle by default; learners override with portable formats)."""
+        Path(path).write_bytes(pickle.dumps(self))
+
+    @staticmethod
+    def load(path: Path) -> Policy:
+        obj = pickle.loads(Path(path).read_bytes())
+        if not isinstance(obj, Policy):
+            raise TypeError(f"{path}: holds a {type(obj).__name__}, not a Policy")
+        return obj
+
+
+def deterministic(actions: np.ndarray, priority: np.ndarray | None = None) -> Decision:
+    return Decision(np.asarray(actions, dtype=np.int64), np.ones(len(actions)), priority)

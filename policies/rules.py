@@ -1,0 +1,253 @@
+"""Segment rules as a marketer writes them: a YAML table in ``configs/rules/``, not Python branches.
+
+A table is a list of rules; each shopper gets the action of the first rule it matches, or no
+contact. A rule reads like a CRM campaign::
+
+    - segment: at_risk                      # a label for reports
+      when: {recency_days: "61..120", days_since_contact: ">= 14"}   # all must hold
+      any: {bought_kids: ">= 1", views_kids: ">= 1"}                 # optional: one must hold
+      offer: "10% {top_category}"           # an offer name; {top_category} = most bought/browsed
+      channel: best_opened                  # a channel, or the shopper's most-opened allowed one
+      slot: evening
+      weekdays: [fri]                       # optional; every day when absent
+
+Conditions compare a field in readable units (see :data:`FIELD_DOCS`) with ``<, <=, >, >=,
+==, !=``, a range ``a..b`` (inclusive) or a bare value (equality; ``gender: female``). A shopper
+for whom the rule's channel is not allowed today (no consent, frequency cap) gets no contact.
+A table naming an unknown field, offer, channel, slot or weekday fails at load, naming it.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from policies.base import Decision, DecisionContext, Policy, deterministic
+from sim.calendar import HOLIDAY_NAMES
+from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, OFFER_NAMES, SLOTS, encode
+from sim.features import index
+from sim.guardrails import ActionMask
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "configs" / "rules"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+GENDERS = {"unknown": 0, "female": 1, "male": 2}
+BEST_OPENED = "best_opened"
+CHANNEL_PREFERENCE = ("email", "push", "sms", "social_ad", "call_centre")
+"""tie-break of ``best_opened`` (cheapest first), as a marketer would order channels"""
+
+
+def _fields() -> dict[str, str]:
+    docs = {
+        "recency_days": "days since the last purchase (365 = a year or more, or never)",
+        "purchases": "purchases in the CRM's memory",
+        "spend": "spend in the CRM's memory",
+        "tenure_days": "days since the shopper joined",
+        "contacts_7d": "messages in the last 7 days",
+        "contacts_30d": "messages in the last 30 days",
+        "days_since_contact": "days since the last message (365 = never)",
+        "days_to_birthday": "days until the birthday",
+        "age_band": "0 = 18-24 ... 4 = 55+",
+        "gender": "female | male | unknown",
+        "personal_data": "1 when the shopper allows personalised use of data",
+        "top_category": f"most bought/browsed category ({', '.join(CATEGORY_NAMES)} | none)",
+    }
+    docs |= {f"bought_{c}": f"purchases in {c}" for c in CATEGORY_NAMES}
+    docs |= {f"views_{c}": f"views of {c} (one-week half-life)" for c in CATEGORY_NAMES}
+    docs |= {f"opens_{h}": f"opened {h} messages (30-day half-life)" for h in CHANNEL_NAMES}
+    docs |= {f"consent_{h}": f"1 if contact on {h} is allowed" for h in CHANNEL_NAMES}
+    docs |= {f"holiday_{h}": f"closeness of {h}, 0..1 (1 on the day)" for h in HOLIDAY_NAMES}
+    return docs
+
+
+FIELD_DOCS: dict[str, str] = _fields()
+_OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt}
+_CONDITION = re.compile(r"^\s*(<=|>=|==|!=|<|>)?\s*(\S+?)\s*$")
+_RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*$")
+
+
+def shopper_fields(obs: np.ndarray) -> dict[str, np.ndarray]:
+    """The readable fields rules are written in, computed from the observation columns."""
+    col = lambda name: obs[:, index(name)]  # noqa: E731
+    out = {
+        "recency_days": col("recency") * 365.0,
+        "purchases": np.expm1(col("frequency")),
+        "spend": np.expm1(col("monetary")),
+        "tenure_days": col("tenure") * 365.0,
+        "contacts_7d": col("contacts_7d"),
+        "contacts_30d": col("contacts_30d"),
+        "days_since_contact": col("days_since_contact") * 365.0,
+        "days_to_birthday": col("birthday_in") * 364.0,
+        "age_band": col("age_band") * 4.0,
+        "gender": col("gender_female") * GENDERS["female"] + col("gender_male") * GENDERS["male"],
+        "personal_data": col("personal_data"),
+    }
+    for name in FIELD_DOCS:
+        if name.startswith(("bought_",)):
+            out[name] = np.expm1(col(name))
+        elif name.startswith(("views_", "opens_", "consent_", "holiday_")):
+            out[name] = col(name)
+    affinity = np.stack([out[f"bought_{c}"] + out[f"views_{c}"] for c in CATEGORY_NAMES], axis=1)
+    out["top_category"] = np.where(affinity.max(axis=1) > 0, affinity.argmax(axis=1), -1).astype(np.float64)
+    return out
+
+
+@dataclass
+class Condition:
+    field: str
+    test: str
+
+    def parse(self, where: str) -> tuple:
+        """(op, value) or ("range", lo, hi); categorical fields take names."""
+        if self.field not in FIELD_DOCS:
+            raise ValueError(f"{where}.{self.field}: unknown field; known fields: {', '.join(FIELD_DOCS)}")
+        text = str(self.test)
+        m = _RANGE.match(text)
+        if m:
+            return ("range", float(m.group(1)), float(m.group(2)))
+        m = _CONDITION.match(text)
+        if not m:
+            raise ValueError(f"{where}.{self.field}={text!r}: not a condition; write e.g. '>= 3', '10..30' or a value")
+        op, raw = m.group(1) or "==", m.group(2)
+        return (op, self._value(raw, where))
+
+    def _value(self, raw: str, where: str) -> float:
+        if self.field == "gender":
+            if raw not in GENDERS:
+                raise ValueError(f"{where}.gender={raw!r}: unknown; allowed: {', '.join(GENDERS)}")
+            return float(GENDERS[raw])
+        if self.field == "top_category":
+            if raw != "none" and raw not in CATEGORY_NAMES:
+                raise ValueError(f"{where}.top_category={raw!r}: unknown; allowed: {', '.join(CATEGORY_NAMES)}, none")
+            return float(CATEGORY_NAMES.index(raw)) if raw != "none" else -1.0
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{where}.{self.field}={raw!r}: must be a number") from None
+
+    def holds(self, values: dict[str, np.ndarray], parsed: tuple) -> np.ndarray:
+        x = values[self.field]
+        if parsed[0] == "range":
+            return (x >= parsed[1]) & (x <= parsed[2])
+        return _OPS[parsed[0]](x, parsed[1])
+
+
+@dataclass
+class Rule:
+    segment: str
+    offer: str
+    channel: str
+    slot: str
+    when: dict[str, str] = field(default_factory=dict)
+    any: dict[str, str] = field(default_factory=dict)
+    weekdays: list[str] = field(default_factory=lambda: list(WEEKDAYS))
+
+
+class RuleTable(Policy):
+    """A segment-rule policy named ``rules_<table>``; see the module docstring for the format."""
+
+    def __init__(self, name: str, rules: list[Rule], source: str = "<rules>"):
+        self.name = f"rules_{name}"
+        self.table = name
+        self.rules = rules
+        self._compiled = [self._compile(r, f"{source}: rules[{k}] ({r.segment})") for k, r in enumerate(rules)]
+
+    @classmethod
+    def from_yaml(cls, path: Path | str) -> RuleTable:
+        """Load ``configs/rules/<name>.yaml`` (or any path); every name is checked here."""
+        path = Path(path)
+        if not path.suffix:
+            path = RULES_DIR / f"{path}.yaml"
+        if not path.exists():
+            known = ", ".join(sorted(p.stem for p in RULES_DIR.glob("*.yaml")))
+            raise FileNotFoundError(f"rule table {path}: no such file; tables in {RULES_DIR}: {known}")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "rules" not in data or not isinstance(data["rules"], list):
+            raise ValueError(f"{path}: a rule table is a mapping with 'name' and a list 'rules'")
+        rules = []
+        for k, raw in enumerate(data["rules"]):
+            where = f"{path}: rules[{k}]"
+            if not isinstance(raw, dict):
+                raise ValueError(f"{where}: must be a mapping with segment, offer, channel, slot")
+            unknown = set(raw) - {"segment", "offer", "channel", "slot", "when", "any", "weekdays"}
+            if unknown:
+                raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: segment, offer, channel, slot, when, any, weekdays")
+            missing = {"segment", "offer", "channel", "slot"} - set(raw)
+            if missing:
+                raise ValueError(f"{where}: missing {sorted(missing)}")
+            rules.append(Rule(**raw))
+        return cls(str(data.get("name", path.stem)), rules, str(path))
+
+    def _compile(self, rule: Rule, where: str) -> dict:
+        offers = _offer_per_category(rule.offer, f"{where}.offer")
+        if rule.channel != BEST_OPENED and rule.channel not in CHANNEL_NAMES:
+            raise ValueError(f"{where}.channel={rule.channel!r}: unknown; allowed: {', '.join(CHANNEL_NAMES)}, {BEST_OPENED}")
+        if rule.slot not in SLOTS:
+            raise ValueError(f"{where}.slot={rule.slot!r}: unknown; allowed: {', '.join(SLOTS)}")
+        for d in rule.weekdays:
+            if d not in WEEKDAYS:
+                raise ValueError(f"{where}.weekdays: {d!r} is not a weekday; allowed: {', '.join(WEEKDAYS)}")
+        conds = lambda group, name: [(Condition(f, t), Condition(f, t).parse(f"{where}.{name}")) for f, t in group.items()]  # noqa: E731
+        return {
+            "when": conds(rule.when, "when"),
+            "any": conds(rule.any, "any"),
+            "offers": offers,
+            "channel": -1 if rule.channel == BEST_OPENED else CHANNEL_NAMES.index(rule.channel),
+            "slot": SLOTS.index(rule.slot),
+            "weekdays": {WEEKDAYS.index(d) for d in rule.weekdays},
+        }
+
+    def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
+        n = len(obs)
+        values = shopper_fields(obs)
+        top = values["top_category"].astype(np.int64)
+        actions = np.zeros(n, dtype=np.int64)
+        segment = np.full(n, -1)
+        open_ = np.ones(n, dtype=bool)  # not matched by an earlier rule
+        best = _best_opened(values, mask)
+        for k, rule in enumerate(self._compiled):
+            if context.weekday not in rule["weekdays"]:
+                continue
+            hit = open_.copy()
+            for cond, parsed in rule["when"]:
+                hit &= cond.holds(values, parsed)
+            if rule["any"]:
+                hit &= np.logical_or.reduce([cond.holds(values, parsed) for cond, parsed in rule["any"]])
+            offer = rule["offers"][np.where(top >= 0, top, len(CATEGORY_NAMES))]
+            hit &= offer >= 0  # a {top_category} offer needs a known category
+            channel = best if rule["channel"] < 0 else np.full(n, rule["channel"])
+            allowed = (channel >= 0) & mask.channel_ok[np.arange(n), np.maximum(channel, 0)]
+            send = hit & allowed
+            actions[send] = encode(offer[send], channel[send], rule["slot"])
+            segment[hit] = k
+            open_ &= ~hit
+        self.last_segments = segment
+        return deterministic(actions)
+
+
+def _offer_per_category(template: str, where: str) -> np.ndarray:
+    """(C + 1,) offer index for each top category (last entry: no known category; -1 = not applicable)."""
+    if "{top_category}" not in template:
+        if template not in OFFER_NAMES:
+            raise ValueError(f"{where}={template!r}: unknown offer; allowed: {', '.join(OFFER_NAMES)} (or a name with {{top_category}})")
+        return np.full(len(CATEGORY_NAMES) + 1, OFFER_NAMES.index(template))
+    names = [template.replace("{top_category}", c) for c in CATEGORY_NAMES]
+    bad = [n for n in names if n not in OFFER_NAMES]
+    if bad:
+        raise ValueError(f"{where}={template!r}: {bad[0]!r} is not an offer; allowed: {', '.join(OFFER_NAMES)}")
+    return np.array([OFFER_NAMES.index(n) for n in names] + [-1])
+
+
+def _best_opened(values: dict[str, np.ndarray], mask: ActionMask) -> np.ndarray:
+    """(n,) the allowed channel the shopper opened most, ties broken by :data:`CHANNEL_PREFERENCE`; -1 if none."""
+    order = [CHANNEL_NAMES.index(h) for h in CHANNEL_PREFERENCE]
+    opens = np.stack([values[f"opens_{CHANNEL_NAMES[h]}"] for h in order], axis=1)
+    score = np.where(mask.channel_ok[:, order], opens + 1.0, -np.inf)  # +1: an allowed channel beats none
+    choice = np.asarray(order)[score.argmax(axis=1)]
+    return np.where(np.isfinite(score.max(axis=1)), choice, -1)
+
+

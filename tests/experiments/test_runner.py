@@ -1,0 +1,84 @@
+"""The runner: common random numbers, determinism, guardrails for every policy, the decision log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.metrics import comparison_table, summary_table
+from experiments.runner import run_all, run_policy
+from policies.registry import known_policies
+from sim import GuardrailConfig
+from sim.catalogue import VALIDITY_DAYS
+from sim.features import FEATURE_NAMES
+from tests.conftest import small_config
+
+CFG = small_config(size=300, horizon=21)
+GUARD = GuardrailConfig()
+
+
+@pytest.fixture(scope="module")
+def results():
+    return run_all(known_policies(), [0, 1, 2], CFG, GUARD, log_shoppers=50)
+
+
+def test_holdout_has_zero_incremental_profit_and_every_policy_zero_violations(results):
+    summary = summary_table(results)
+    assert (summary[summary.policy == "no_contact"].incremental_profit == 0).all()
+    assert (summary.violations == 0).all()
+    assert set(summary.policy) == set(known_policies())
+
+
+@pytest.mark.parametrize("policy", known_policies())
+def test_no_policy_sends_without_consent_or_over_the_cap(policy):
+    guard = GuardrailConfig(frequency_cap_7d=2)
+    result = run_policy(policy, 5, CFG, guard)
+    assert result.daily["violations"].sum() == 0
+    weekly = result.daily["sends"].rolling(7).sum().max()
+    assert np.isnan(weekly) or weekly <= 2 * result.shoppers
+
+
+def test_same_config_and_seed_give_identical_results():
+    a = run_policy("rules_rfm", 3, CFG, GUARD, log_shoppers=30)
+    b = run_policy("rules_rfm", 3, CFG, GUARD, log_shoppers=30)
+    pd.testing.assert_frame_equal(a.daily, b.daily)
+    pd.testing.assert_frame_equal(a.decisions, b.decisions)
+    assert np.array_equal(a.profit_by_row, b.profit_by_row)
+
+
+def test_parallel_runs_match_sequential_runs():
+    policies, seeds = ["no_contact", "random", "oracle"], [0, 1]
+    seq = summary_table(run_all(policies, seeds, CFG, GUARD, jobs=1)).drop(columns="decide_seconds")
+    par = summary_table(run_all(policies, seeds, CFG, GUARD, jobs=2)).drop(columns="decide_seconds")
+    pd.testing.assert_frame_equal(seq, par)
+
+
+def test_decision_log_has_features_propensities_and_matured_rewards(results):
+    log = next(r for r in results if r.policy == "random" and r.seed == 0).decisions
+    assert {"policy", "seed", "day", "shopper", "action", "propensity", "reward", "matured", *FEATURE_NAMES} <= set(log.columns)
+    assert log.shopper.nunique() <= 50 and (log.propensity > 0).all() and (log.propensity <= 1).all()
+    assert (log.matured == (log.day + VALIDITY_DAYS <= CFG.horizon_days)).all()
+    # The same shoppers are logged under every policy of a seed.
+    other = next(r for r in results if r.policy == "blast" and r.seed == 0).decisions
+    assert set(other.shopper) == set(log.shopper)
+
+
+def test_decision_log_reward_is_the_profit_over_the_window():
+    result = run_policy("random", 0, CFG, GUARD, log_shoppers=-1)
+    log = result.decisions
+    # Horizon 21 = three 7-day windows: for a shopper decided on every day, the rewards of the
+    # decisions on days 0, 7 and 14 add up to everything the shopper earned.
+    every_day = log.groupby("shopper").day.count() == CFG.horizon_days
+    shoppers = every_day[every_day].index.to_numpy()
+    assert shoppers.size > 100
+    windows = log[log.shopper.isin(shoppers) & log.day.isin([0, 7, 14])].groupby("shopper").reward.sum()
+    np.testing.assert_allclose(windows.loc[shoppers].to_numpy(), result.profit_by_row[shoppers], rtol=1e-6, atol=1e-3)
+
+
+def test_comparison_orders_oracle_above_rules_above_random_on_this_market(results):
+    comparison = comparison_table(summary_table(results)).set_index("policy")
+    inc = comparison["incremental_profit_mean"]
+    assert inc["oracle"] > inc.filter(like="rules_").max()
+    assert inc["random"] < inc.filter(like="rules_").min()
+    assert comparison.loc["rules_rfm", "best_rule"] in inc.index

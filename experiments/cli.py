@@ -7,7 +7,6 @@ task in Hydra's run folder and prints where the outputs are.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import sys
 from pathlib import Path
@@ -17,13 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from experiments import schema
-from experiments.compare import compare
-from experiments.report import markdown_table
-from experiments.simulate import format_daily, simulate
+from experiments.tasks import TASKS
 from sim.config import ConfigError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-log = logging.getLogger("offerlab")
 
 schema.register()
 
@@ -31,15 +27,9 @@ schema.register()
 def run(cfg: DictConfig, run_dir: Path) -> None:
     """Do the configured task in ``run_dir``; the testable part of the command."""
     typed = schema.to_config(cfg)
-    if typed.task == "compare":
-        comparison = compare(typed, run_dir)
-        print(markdown_table(comparison))
-        print(f"\nreport: {run_dir / 'report.md'}")
-    elif typed.task == "simulate":
-        daily = simulate(typed, run_dir)
-        print(format_daily(daily))
-        print(f"\nno-contact holdout, {typed.market.name} market, seed {typed.seed}: "
-              f"profit {daily['profit'].sum():,.0f} over {len(daily)} days")
+    if typed.task not in TASKS:
+        raise ConfigError(f"task={typed.task!r}: unknown; allowed: {', '.join(TASKS)}")
+    TASKS[typed.task](typed, run_dir)
     print(f"outputs: {run_dir}")
 
 

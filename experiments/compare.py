@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from experiments.io import write_table
 from experiments.metrics import HOLDOUT, archetype_table, comparison_table, daily_table, mix_table, summary_table
-from experiments.report import write_plots, write_report
+from experiments.report import markdown_table, write_plots, write_report
 from experiments.runner import RunResult, run_all
 from experiments.schema import Config
 
@@ -83,3 +83,9 @@ class DecisionWriter:
             self.tmp.replace(self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+def run_task(cfg: Config, run_dir: Path) -> None:
+    """``task=compare``: run, write the folder, print the headline table."""
+    print(markdown_table(compare(cfg, run_dir)))
+    print(f"\nreport: {run_dir / 'report.md'}")

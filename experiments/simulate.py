@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +11,6 @@ from experiments.io import write_table
 from experiments.schema import Config
 from sim import MarketModel
 
-log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["day", "present", "purchases", "revenue", "profit", "churned", "sends", "unsubscribes"]
 
@@ -36,3 +34,10 @@ def format_daily(daily: pd.DataFrame) -> str:
     for c in cols[2:]:
         shown[c] = [f"{v:,.0f}" for v in shown[c]]
     return shown.to_string(index=False)
+
+
+def run_task(cfg: Config, run_dir: Path) -> None:
+    """``task=simulate``: run and print the daily table."""
+    daily = simulate(cfg, run_dir)
+    print(format_daily(daily))
+    print(f"\nno-contact holdout, {cfg.market.name} market, seed {cfg.seed}: profit {daily['profit'].sum():,.0f} over {len(daily)} days")

@@ -1,0 +1,14 @@
+"""The tasks ``offerlab task=...`` (or an experiment preset) can run; each writes into the run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from experiments import compare, simulate
+from experiments.schema import Config
+
+TASKS: dict[str, Callable[[Config, Path], None]] = {
+    "compare": compare.run_task,
+    "simulate": simulate.run_task,
+}

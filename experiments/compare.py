@@ -32,7 +32,7 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
                 writer.write(result.decisions)
                 result.decisions = None  # streamed to disk: memory stays flat however many runs
 
-        results = run_all(policies, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress)
+        results = run_all(policies, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress, cfg.policies)
     bar.close()
 
     summary = summary_table(results)

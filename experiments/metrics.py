@@ -40,7 +40,7 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         d = r.daily.sum()
-        channel = action_mix(r.sends_by_action)["channel"]
+        channel = action_mix(r.sends_by_day.sum(axis=0))["channel"]
         buyers = r.purchases_by_row >= 1
         row = {
             "policy": r.policy, "seed": r.seed, "profit": d["profit"],
@@ -130,7 +130,7 @@ def mix_table(results: list[RunResult]) -> pd.DataFrame:
     rows = []
     names = {"channel": CHANNEL_NAMES, "offer": OFFER_NAMES, "slot": SLOTS}
     for policy in dict.fromkeys(r.policy for r in results):
-        total = sum(r.sends_by_action for r in results if r.policy == policy)
+        total = sum(r.sends_by_day.sum(axis=0) for r in results if r.policy == policy)
         for part, counts in action_mix(total).items():
             share = counts / counts.sum() if counts.sum() else counts
             rows += [{"policy": policy, "part": part, "value": names[part][k], "sends": counts[k], "share": share[k]} for k in range(len(counts))]

@@ -18,6 +18,7 @@ from multiprocessing import get_context
 import numpy as np
 import pandas as pd
 
+from bandits.delayed import DelayedRewards
 from policies.base import DecisionContext
 from policies.registry import make_policy
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, VALIDITY_DAYS
@@ -39,12 +40,15 @@ class RunResult:
     """(n_rows,) profit per shopper over the horizon"""
     purchases_by_row: np.ndarray
     archetype: np.ndarray
-    sends_by_action: np.ndarray
-    """(N_ACTIONS,) delivered messages per action"""
+    sends_by_day: np.ndarray
+    """(days, N_ACTIONS) delivered messages per day and action"""
+    exploration: np.ndarray
+    """(days,) share of decisions that differ from the policy's greedy choice (0 for non-learners)"""
     churned: int
     shoppers: int
     decide_seconds: float
-    train_seconds: float = 0.0
+    train_seconds: float
+    """time spent learning: updates from matured rewards (and offline training, for PPO)"""
     decisions: pd.DataFrame | None = field(default=None, repr=False)
 
 
@@ -55,16 +59,24 @@ def logged_rows(n_rows: int, seed: int, count: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 20_240_601]).choice(n_rows, size=count, replace=False))
 
 
-def run_policy(policy_name: str, seed: int, market_config: MarketConfig, guardrails: GuardrailConfig, log_shoppers: int = 0) -> RunResult:
-    """Run ``policy_name`` on the market of ``seed`` for the whole horizon."""
+def run_policy(
+    policy_name: str, seed: int, market_config: MarketConfig, guardrails: GuardrailConfig, log_shoppers: int = 0, params: dict | None = None
+) -> RunResult:
+    """Run ``policy_name`` on the market of ``seed`` for the whole horizon.
+
+    A learning policy (``policy.learns``) is fed, at the end of each day, the decisions whose
+    attribution window closed that day (:class:`bandits.delayed.DelayedRewards`).
+    """
     market = MarketModel(market_config, guardrails, seed=seed)
-    policy = make_policy(policy_name, market)
+    policy = make_policy(policy_name, market, params)
+    delayed = DelayedRewards() if getattr(policy, "learns", False) else None
     n, horizon = market.n_rows, market_config.horizon_days
     profit_by_row = np.zeros(n, dtype=np.float64)
     purchases_by_row = np.zeros(n, dtype=np.int64)
-    sends_by_action = np.zeros(N_ACTIONS, dtype=np.int64)
+    sends_by_day = np.zeros((horizon, N_ACTIONS), dtype=np.int64)
+    exploration = np.zeros(horizon)
     log = _DecisionLog(logged_rows(n, seed, log_shoppers), horizon) if log_shoppers else None
-    decide = 0.0
+    decide = learn = 0.0
     for t in range(horizon):
         rows = np.flatnonzero(market.present)
         obs = market.observe(rows)
@@ -73,6 +85,7 @@ def run_policy(policy_name: str, seed: int, market_config: MarketConfig, guardra
         start = time.perf_counter()
         decision = policy.act(obs, mask, ctx)
         decide += time.perf_counter() - start
+        exploration[t] = getattr(policy, "exploration", 0.0)
         if decision.actions.shape != (rows.size,):
             raise ValueError(f"policy {policy_name}: returned {decision.actions.shape} actions for {rows.size} shoppers")
         actions = np.zeros(n, dtype=np.int64)
@@ -86,9 +99,17 @@ def run_policy(policy_name: str, seed: int, market_config: MarketConfig, guardra
         out = market.outcome
         profit_by_row += out.profit
         purchases_by_row += out.purchases
-        sends_by_action += np.bincount(actions[out.sent], minlength=N_ACTIONS)
+        sends_by_day[t] = np.bincount(actions[out.sent], minlength=N_ACTIONS)
         if log is not None:
             log.record(t, rows, obs, decision.actions, decision.propensity, out.profit)
+        if delayed is not None:
+            start = time.perf_counter()
+            delayed.add(t, rows, obs, actions[rows], decision.propensity)
+            delayed.credit(t, out.profit)
+            feedback = delayed.matured(t)
+            if feedback is not None:
+                policy.update(feedback)
+            learn += time.perf_counter() - start
     daily = market.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     return RunResult(
         policy=policy_name,
@@ -97,10 +118,12 @@ def run_policy(policy_name: str, seed: int, market_config: MarketConfig, guardra
         profit_by_row=profit_by_row,
         purchases_by_row=purchases_by_row,
         archetype=market.latent().archetype.copy(),
-        sends_by_action=sends_by_action,
+        sends_by_day=sends_by_day,
+        exploration=exploration,
         churned=int(market.state.churned.sum()),
         shoppers=int((market.profile.join_day < horizon).sum()),
         decide_seconds=decide,
+        train_seconds=learn,
         decisions=log.table(policy_name, seed) if log is not None else None,
     )
 
@@ -152,9 +175,14 @@ def run_all(
     log_shoppers: int = 0,
     jobs: int = 1,
     progress: Callable[[RunResult], None] | None = None,
+    params: dict[str, dict] | None = None,
 ) -> list[RunResult]:
-    """Every policy on every seed (policy-major order), in ``jobs`` processes; results do not depend on ``jobs``."""
-    tasks = [(p, s, market_config, guardrails, log_shoppers) for p in policies for s in seeds]
+    """Every policy on every seed (policy-major order), in ``jobs`` processes; results do not depend on ``jobs``.
+
+    ``params`` maps a learner's name to its hyperparameters.
+    """
+    params = params or {}
+    tasks = [(p, s, market_config, guardrails, log_shoppers, params.get(p)) for p in policies for s in seeds]
     results: list[RunResult] = []
     if jobs <= 1:
         for task in tasks:

@@ -52,3 +52,40 @@ def paired_diff_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> Interva
     if a.shape != b.shape:
         raise ValueError(f"paired_diff_ci: a and b must pair up, got shapes {a.shape} and {b.shape}")
     return mean_ci(a - b, level)
+
+
+def proportion_ci(x: np.ndarray, level: float = 0.95) -> Interval:
+    """Wald interval of a proportion from 0/1 outcomes: :math:`\\hat p \\pm z \\sqrt{\\hat p (1 - \\hat p) / n}`."""
+    x = np.asarray(x, dtype=np.float64)
+    p = float(x.mean())
+    half = float(stats.norm.ppf(0.5 + level / 2) * np.sqrt(p * (1 - p) / x.size))
+    return Interval(p, p - half, p + half, int(x.size))
+
+
+def proportion_diff_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> Interval:
+    """Wald interval of :math:`p_a - p_b` for independent samples of 0/1 outcomes.
+
+    .. math::  \\hat p_a - \\hat p_b \\pm z \\sqrt{\\hat p_a(1-\\hat p_a)/n_a + \\hat p_b(1-\\hat p_b)/n_b}
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    pa, pb = a.mean(), b.mean()
+    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(pa * (1 - pa) / a.size + pb * (1 - pb) / b.size)
+    return Interval(float(pa - pb), float(pa - pb - half), float(pa - pb + half), int(a.size + b.size))
+
+
+def welch_diff_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> Interval:
+    """Welch's t interval of :math:`\\bar a - \\bar b` for independent samples with unequal variances.
+
+    .. math::  \\bar a - \\bar b \\pm t_{0.975,\\,\\nu} \\sqrt{s_a^2/n_a + s_b^2/n_b},\\quad
+               \\nu = \\frac{(s_a^2/n_a + s_b^2/n_b)^2}{(s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1)}
+
+    (Welch-Satterthwaite degrees of freedom).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    diff = float(a.mean() - b.mean())
+    if va + vb == 0:
+        return Interval(diff, diff, diff, int(a.size + b.size))
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(va + vb))
+    return Interval(diff, diff - half, diff + half, int(a.size + b.size))

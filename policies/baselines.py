@@ -32,17 +32,22 @@ class RandomPolicy(Policy):
     name = "random"
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
-        ok = mask.channel_ok
-        per_channel = N_OFFERS * N_SLOTS
-        count = 1 + ok.sum(axis=1) * per_channel
-        pick = np.floor(context.rng.random(len(obs)) * count).astype(np.int64)  # 0 = no contact
-        k = np.maximum(pick - 1, 0)
-        nth_channel, rest = np.divmod(k, per_channel)
-        offer, slot = np.divmod(rest, N_SLOTS)
-        # The channel is the nth allowed one: the first column where the running count of allowed channels passes n.
-        channel = (np.cumsum(ok, axis=1) <= nth_channel[:, None]).sum(axis=1).clip(max=N_CHANNELS - 1)
-        actions = np.where(pick > 0, encode(offer, channel, slot), 0)
-        return Decision(actions.astype(np.int64), 1.0 / count)
+        actions, count = uniform_allowed(mask, context.rng)
+        return Decision(actions, 1.0 / count)
+
+
+def uniform_allowed(mask: ActionMask, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One uniformly random allowed action per shopper (no contact included), and how many were allowed."""
+    ok = mask.channel_ok
+    per_channel = N_OFFERS * N_SLOTS
+    count = 1 + ok.sum(axis=1) * per_channel
+    pick = np.floor(rng.random(len(ok)) * count).astype(np.int64)  # 0 = no contact
+    k = np.maximum(pick - 1, 0)
+    nth_channel, rest = np.divmod(k, per_channel)
+    offer, slot = np.divmod(rest, N_SLOTS)
+    # The channel is the nth allowed one: the first column where the running count of allowed channels passes n.
+    channel = (np.cumsum(ok, axis=1) <= nth_channel[:, None]).sum(axis=1).clip(max=N_CHANNELS - 1)
+    return np.where(pick > 0, encode(offer, channel, slot), 0).astype(np.int64), count
 
 
 @dataclass

@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.catalogue import CATEGORY_NAMES
+
 ARCHETYPES = ("bargain_hunter", "loyal_regular", "new_customer", "lapsing", "parent", "affluent")
 
 
@@ -26,9 +28,46 @@ def bounded(default: Any, *, ge: float | None = None, le: float | None = None, g
 
 
 @dataclass
+class CustomerEffects:
+    """How the latent traits of a shopper seeded from a customer table depend on the table's columns.
+
+    A customer's mean interest in category c (logits, :mod:`sim.population`) is the archetype's
+    draw plus
+
+    .. math::  \beta_{bought} \mathbb{1}[c \text{ bought}] + \beta_{new} n_i + \beta_{rec} r_i
+               + \beta_{hist} \ln(H_i / 100) + \beta_{channel(i)} + \beta_{zip(i)}
+
+    with :math:`n_i` the newbie flag, :math:`r_i` months since the last purchase, :math:`H_i` the
+    past year's spend; the channel term is 0 for phone buyers and the area term 0 for suburban
+    ones. Every term but the first shifts all categories alike, so it moves browsing and buying
+    together (an "activity" level). ``configs/market/hillstrom.yaml`` holds values fitted to the
+    Hillstrom experiment; the defaults here are neutral assumptions for an unfitted table.
+    """
+
+    bought_interest: float = bounded(1.0, ge=-10.0, le=10.0)
+    """interest logits of a category the customer bought in the past year over one they did not"""
+    newbie_activity: float = bounded(0.0, ge=-10.0, le=10.0)
+    """interest logits (every category) of a customer who is new in the past year"""
+    recency_activity: float = bounded(0.0, ge=-5.0, le=5.0)
+    """interest logits (every category) per month since the last purchase"""
+    history_activity: float = bounded(0.0, ge=-5.0, le=5.0)
+    """interest logits (every category) per unit of ln(past year's spend / 100)"""
+    web_activity: float = bounded(0.0, ge=-10.0, le=10.0)
+    """interest logits (every category) of a web buyer over a phone buyer"""
+    multichannel_activity: float = bounded(0.0, ge=-10.0, le=10.0)
+    """interest logits (every category) of a multichannel buyer over a phone buyer"""
+    urban_activity: float = bounded(0.0, ge=-10.0, le=10.0)
+    """interest logits (every category) of an urban customer over a suburban one"""
+    rural_activity: float = bounded(0.0, ge=-10.0, le=10.0)
+    """interest logits (every category) of a rural customer over a suburban one"""
+    basket_scale: float = bounded(1.0, gt=0.0, le=100.0)
+    """multiplier of the archetype's basket scale (the value of one purchase)"""
+
+
+@dataclass
 class PopulationConfig:
     size: int = bounded(50_000, ge=100, le=10_000_000)
-    """shoppers present on day 0"""
+    """shoppers present on day 0 (with a customer table: at most its rows; fewer are a random sample of them)"""
     arrivals_per_day: float = bounded(0.002, ge=0.0, le=0.1)
     """newcomers joining each day, as a share of ``size`` (rows are allocated up front)"""
     data_consent: float = bounded(0.85, ge=0.0, le=1.0)
@@ -44,6 +83,11 @@ class PopulationConfig:
         }
     )
     """mixture weights of the shopper archetypes (normalised; names from ``sim.config.ARCHETYPES``)"""
+    customers: str = ""
+    """customer table (CSV or parquet, schema in ``sim/customers.py``) seeding the shoppers present on day 0;
+    empty = draw them from the archetypes. A relative path is looked up in the working directory, then in the project"""
+    customer_effects: CustomerEffects = field(default_factory=CustomerEffects)
+    """how latent traits depend on a customer table's columns (unused without a table)"""
 
 
 @dataclass
@@ -106,6 +150,25 @@ class ResponseParams:
     """logits added to the holiday's categories in the days before it"""
     birthday_boost: float = bounded(0.5, ge=0.0, le=5.0)
     """logits added to every purchase intent in a shopper's birthday week"""
+    open_browse: float = bounded(0.0, ge=0.0, le=20.0)
+    """logits per unit of offer appeal added to browsing an opened message's categories on the day it is opened
+    (the click-through; 0 = messages act on purchases only, as in the default market)"""
+
+
+@dataclass
+class CampaignConfig:
+    """A message a market can deliver besides the catalogue's offers: no discount, one featured category.
+
+    The Hillstrom e-mails are two of these ("featured men's / women's merchandise", no discount):
+    the catalogue has no discount-free single-category offer, and adding one would change the
+    action space every policy is built on. A campaign is sent with the action
+    :meth:`sim.market.MarketModel.campaign_action` returns (outside the policies' action space).
+    """
+
+    category: str = ""
+    """the featured category (a name from ``sim.catalogue.CATEGORY_NAMES``); empty = every category"""
+    appeal: float = bounded(0.25, ge=0.0, le=10.0)
+    """non-price pull of the opened message on purchase intent in its category, in logits (as an offer's appeal)"""
 
 
 @dataclass
@@ -129,6 +192,8 @@ class MarketConfig:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     response: ResponseParams = field(default_factory=ResponseParams)
+    campaigns: dict[str, CampaignConfig] = field(default_factory=dict)
+    """messages besides the catalogue's offers, by name (``sim.config.CampaignConfig``)"""
 
 
 def validate(cfg: Any, path: str = "") -> None:
@@ -162,6 +227,12 @@ def _validate_specials(cfg: Any, path: str) -> None:
         if sum(cfg.archetype_weights.values()) <= 0:
             raise ConfigError(f"{path}archetype_weights: at least one weight must be > 0")
     if isinstance(cfg, MarketConfig):
+        for name, campaign in cfg.campaigns.items():
+            validate(campaign, f"{path}campaigns.{name}.")
+            if campaign.category and campaign.category not in CATEGORY_NAMES:
+                raise ConfigError(
+                    f"{path}campaigns.{name}.category={campaign.category!r}: unknown; allowed: {', '.join(CATEGORY_NAMES)} or empty (every category)"
+                )
         try:
             dt.date.fromisoformat(cfg.start_date)
         except (TypeError, ValueError):

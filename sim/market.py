@@ -27,26 +27,22 @@ from mesa.datacollection import DataCollector
 
 from sim import features, response
 from sim.calendar import HOLIDAYS, WEEKDAY_EFFECT, Calendar, birthday_distance, holiday_categories
+from sim.campaigns import offer_table
 from sim.catalogue import (
-    ACTION_CHANNEL,
-    ACTION_OFFER,
-    ACTION_SLOT,
     CATEGORY_MARGIN,
     CATEGORY_PRICE,
     CHANNEL_COST,
     CHANNEL_FATIGUE,
+    CHANNEL_NAMES,
     CHANNEL_OPEN,
     CHANNEL_UNSUB,
-    N_ACTIONS,
     N_CATEGORIES,
-    OFFER_APPEAL,
-    OFFER_CATEGORY,
-    OFFER_DEPTH,
-    OFFER_FIXED,
-    OFFER_IS_RECOMMENDATION,
+    SLOTS,
     VALIDITY_DAYS,
+    encode,
 )
-from sim.config import GuardrailConfig, MarketConfig, validate
+from sim.config import ConfigError, GuardrailConfig, MarketConfig, validate
+from sim.customers import CustomerTable, draw_customers, load_customers
 from sim.guardrails import ActionMask, channel_mask, trim_to_budget
 from sim.network import build_influence, exposure
 from sim.population import GENDER_FEMALE, GENDER_MALE, Traits, draw_population, join_days, replace_rows
@@ -84,17 +80,26 @@ class MarketModel(Model):
         guardrails: consent is always enforced; the frequency cap and budget come from here.
         seed: the one seed every random stream derives from.
         per_agent: run each day as ``agents.shuffle_do("step")`` (the slow reference way).
+        customers: a customer table to seed the shoppers from, in place of the one
+            ``config.population.customers`` names (a replay passes one half of a table).
 
     Attributes:
         day: index of the next day to simulate (0 before the first step).
         state, traits, profile: the per-shopper arrays (traits are latent: use :meth:`latent`).
         outcome: what happened to each shopper on the last simulated day.
+        customers: the customers of rows ``0..len(customers) - 1`` (None without a customer table).
+        offers: the offers this market can deliver, the catalogue's and its campaigns (:mod:`sim.campaigns`).
         totals: market-wide sums of the last day, also collected by ``datacollector``.
         violations: sends refused by the guardrails since the start.
     """
 
     def __init__(
-        self, config: MarketConfig | None = None, guardrails: GuardrailConfig | None = None, seed: int = 0, per_agent: bool = False
+        self,
+        config: MarketConfig | None = None,
+        guardrails: GuardrailConfig | None = None,
+        seed: int = 0,
+        per_agent: bool = False,
+        customers: CustomerTable | None = None,
     ):
         self.streams = Streams(seed)  # first: it rejects a bad seed with a message naming it
         super().__init__(seed=seed)
@@ -108,7 +113,14 @@ class MarketModel(Model):
         pop = self.config.population
         rng = self.streams.rng("population")
         join = join_days(pop.size, pop.arrivals_per_day, self.config.horizon_days, rng)
-        self.traits, self.profile = draw_population(pop, join.size, join, rng)
+        if customers is None and pop.customers:
+            customers = load_customers(pop.customers)
+        if customers is None:
+            self.customers = None
+            self.traits, self.profile = draw_population(pop, join.size, join, rng)
+        else:
+            self.customers, self.traits, self.profile = draw_customers(customers, pop, join, rng)
+        self.offers = offer_table(self.config.campaigns)
         self.state = initial_state(self.traits, self.profile)
         self.influence, self.influencer = build_influence(join.size, self.config.network, self.streams.rng("network"))
         self.outcome = empty_outcome(join.size)
@@ -164,6 +176,12 @@ class MarketModel(Model):
             self._shoppers[row] = Shopper(self, row)
         return self._shoppers[row]
 
+    def campaign_action(self, name: str, channel: str = "email", slot: str = "morning") -> int:
+        """The action that sends the market's campaign ``name`` (see :mod:`sim.campaigns`)."""
+        if name not in self.config.campaigns:
+            raise ConfigError(f"campaign {name!r} is unknown; this market's campaigns: {', '.join(self.config.campaigns) or 'none'}")
+        return int(encode(self.offers.names.index(name), CHANNEL_NAMES.index(channel), SLOTS.index(slot)))
+
     def latent(self) -> Traits:
         """The latent traits. For the oracle and for tests only: no other policy may call this."""
         return self.traits
@@ -190,13 +208,13 @@ class MarketModel(Model):
         if a.shape != (self.n_rows,) or not np.issubdtype(a.dtype, np.integer):
             raise ValueError(f"actions: expected an integer array of shape ({self.n_rows},), got {a.dtype} {a.shape}")
         a = a.astype(np.int64)
-        out_of_range = (a < 0) | (a >= N_ACTIONS)
+        out_of_range = (a < 0) | (a >= self.offers.n_actions)
         if out_of_range.any():
             bad = a[out_of_range][0]
-            raise ValueError(f"actions: {bad} is not an action; allowed: integers in [0, {N_ACTIONS - 1}]")
-        allowed = self.action_mask().allows(a)
-        executed = np.where(allowed, a, 0)
-        executed = trim_to_budget(executed, self.guardrails.daily_budget)
+            raise ValueError(f"actions: {bad} is not an action; allowed: integers in [0, {self.offers.n_actions - 1}]")
+        checked = self.offers.checked_as[a]
+        allowed = self.action_mask().allows(checked)
+        executed = np.where(trim_to_budget(np.where(allowed, checked, 0), self.guardrails.daily_budget) > 0, a, 0)
         self.violations += int(((a > 0) & (executed == 0)).sum())
         self._refused_today = int(((a > 0) & (executed == 0)).sum())
         return executed
@@ -229,7 +247,7 @@ class MarketModel(Model):
         the (few) rows concerned; per-row sums use ``bincount`` over purchases rather than
         reductions over a short axis, which numpy does slowly.
         """
-        d, st, tr, pr, p, out = self._today, self.state, self.traits, self.profile, self.params, self.outcome
+        d, st, tr, pr, p, out, offers = self._today, self.state, self.traits, self.profile, self.params, self.outcome, self.offers
         t = d.day
         alive = (pr.join_day[rows] <= t) & ~st.churned[rows]
         n = alive.size
@@ -253,10 +271,10 @@ class MarketModel(Model):
         # The messages: deliver, open, tire, maybe unsubscribe (only rows that got one).
         a = d.actions[rows]
         m = np.flatnonzero(a > 0)
-        offer, channel, slot = ACTION_OFFER[a[m]], ACTION_CHANNEL[a[m]], ACTION_SLOT[a[m]]
+        offer, channel, slot = offers.action_offer[a[m]], offers.action_channel[a[m]], offers.action_slot[a[m]]
         seen = views[m]
         top_viewed = np.where(seen.max(axis=1, initial=0.0) > 0, seen.argmax(axis=1) if m.size else 0, -1)
-        category = np.where(OFFER_IS_RECOMMENDATION[offer], top_viewed, OFFER_CATEGORY[offer])
+        category = np.where(offers.is_recommendation[offer], top_viewed, offers.category[offer])
         rel = response.relevance(response.interest_share(shared[m]), category)
         repeated = (st.last_offer[rows][m] == offer) & (t - st.last_contact_day[rows][m] < 7)
         p_open = response.open_probability(
@@ -275,16 +293,21 @@ class MarketModel(Model):
         st.offer_category[rows][m[opened]] = category[opened]
         st.offer_expiry[rows][m[opened]] = t + VALIDITY_DAYS - 1
 
-        # Browsing and buying.
-        viewed = alive[:, None] & (d.u_browse[rows] < response.browse_probability(shared, p))
+        # Browsing (an opened message may draw the shopper to its categories today) and buying.
+        p_browse = response.browse_probability(shared, p)
+        clicked = m[opened]
+        if p.open_browse > 0 and clicked.size:
+            pull = response.open_pull(_covers(category[opened]), offers.appeal[offer[opened]], p)
+            p_browse[clicked] = response.browse_probability(shared[clicked] + pull, p)
+        viewed = alive[:, None] & (d.u_browse[rows] < p_browse)
         views += viewed
         personal = self._birthday_logit(rows, d.day_of_year)
         live = np.flatnonzero(alive & (st.offer[rows] >= 0) & (st.offer_expiry[rows] >= t))
         held = st.offer[rows][live].astype(np.int64)
         held_cat = st.offer_category[rows][live].astype(np.int64)
-        covered_live = (held_cat[:, None] < 0) | (held_cat[:, None] == np.arange(N_CATEGORIES))
+        covered_live = _covers(held_cat)
         uplift = response.offer_uplift(
-            covered_live, OFFER_APPEAL[held], OFFER_DEPTH[held], OFFER_FIXED[held], CATEGORY_PRICE, tr.price_sensitivity[rows][live], p
+            covered_live, offers.appeal[held], offers.depth[held], offers.fixed[held], CATEGORY_PRICE, tr.price_sensitivity[rows][live], p
         )
         p_buy = response.purchase_probability(shared, tr.buy_base[rows], viewed, personal, live, uplift, p)
         u_buy = d.u_buy[rows]
@@ -294,7 +317,7 @@ class MarketModel(Model):
         cat_row = st.offer_category[rows][i]
         redeemed = (held_row >= 0) & (st.offer_expiry[rows][i] >= t) & ((cat_row < 0) | (cat_row == c))
         held_row = np.maximum(held_row, 0)
-        discount = np.where(redeemed, value * OFFER_DEPTH[held_row] + OFFER_FIXED[held_row], 0.0)
+        discount = np.where(redeemed, value * offers.depth[held_row] + offers.fixed[held_row], 0.0)
         per_row = lambda w: np.bincount(i, weights=w, minlength=n).astype(np.float32)  # noqa: E731
         revenue, margin, discount = per_row(value), per_row(value * CATEGORY_MARGIN[c]), per_row(discount)
         n_bought = np.bincount(i, minlength=n)
@@ -325,6 +348,7 @@ class MarketModel(Model):
         out.unsubscribed[rows][m[unsub]] = True
         out.churned[rows] = churn
         out.purchases[rows] = n_bought
+        out.viewed[rows] = viewed.any(axis=1)
         out.redeemed[rows] = np.bincount(i[redeemed], minlength=n)
         out.bought[rows] = False
         out.bought[rows][i, c] = True
@@ -404,6 +428,11 @@ class MarketModel(Model):
         replace_rows(self.traits, self.profile, rows, traits, profile)
         reset_rows(self.state, initial_state(traits, profile), rows)
         self.audience[rows] = self._audience(traits)
+
+
+def _covers(category: np.ndarray) -> np.ndarray:
+    """(n, C) bool: the categories each offer covers (category -1 covers every one)."""
+    return (category[:, None] < 0) | (category[:, None] == np.arange(N_CATEGORIES))
 
 
 DAILY_METRICS = (

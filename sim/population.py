@@ -127,11 +127,20 @@ def archetype_arrays() -> dict[str, np.ndarray]:
     }
 
 
-def draw_population(cfg: PopulationConfig, n_rows: int, join_day: np.ndarray, rng: np.random.Generator) -> tuple[Traits, Profile]:
-    """Draw ``n_rows`` shoppers; rows with ``join_day > 0`` are newcomers without purchase history."""
+def draw_population(
+    cfg: PopulationConfig, n_rows: int, join_day: np.ndarray, rng: np.random.Generator, archetype_of: np.ndarray | None = None
+) -> tuple[Traits, Profile]:
+    """Draw ``n_rows`` shoppers; rows with ``join_day > 0`` are newcomers without purchase history.
+
+    ``archetype_of`` fixes the archetypes of the first rows (customers from a table,
+    :mod:`sim.customers`); the mixture draw is made for every row all the same, so the random
+    numbers of every other trait do not depend on it.
+    """
     arch = archetype_arrays()
     weights = np.array([cfg.archetype_weights.get(name, 0.0) for name in ARCHETYPES], dtype=np.float64)
     archetype = rng.choice(len(ARCHETYPES), size=n_rows, p=weights / weights.sum()).astype(np.int8)
+    if archetype_of is not None:
+        archetype[: archetype_of.size] = archetype_of
     a = archetype.astype(np.int64)
 
     gender = np.where(rng.random(n_rows) < 0.55, GENDER_FEMALE, GENDER_MALE).astype(np.int8)

@@ -103,6 +103,17 @@ def browse_probability(shared: np.ndarray, p: ResponseParams) -> np.ndarray:
     return sigmoid(shared + p.browse_base)
 
 
+def open_pull(covered: np.ndarray, appeal: np.ndarray, p: ResponseParams) -> np.ndarray:
+    """(n, C) browsing logits an opened message adds on the day it is opened (its click-through).
+
+    .. math::  \\ell^{browse}_{ic} \\mathrel{+}= \\kappa_b\\, \\alpha_o \\mathbb{1}[c \\in o_i]
+
+    with :math:`\\kappa_b` = ``open_browse`` and :math:`\\alpha_o` the message's appeal: a message
+    that pulls harder on purchases also draws more shoppers to look at what it features.
+    """
+    return (covered * (p.open_browse * appeal)[:, None]).astype(np.float32, copy=False)
+
+
 def offer_uplift(
     covered: np.ndarray, appeal: np.ndarray, depth: np.ndarray, fixed: np.ndarray, price: np.ndarray, rho: np.ndarray, p: ResponseParams
 ) -> np.ndarray:

@@ -55,6 +55,7 @@ class DayOutcome:
     unsubscribed: np.ndarray  # bool, withdrew the consent of today's channel
     churned: np.ndarray  # bool, left today
     purchases: np.ndarray  # int8, categories bought in today
+    viewed: np.ndarray  # bool, browsed at least one category today
     redeemed: np.ndarray  # int8, purchases covered by an opened offer
     bought: np.ndarray  # (n, C) bool
 
@@ -88,7 +89,8 @@ def empty_outcome(n: int) -> DayOutcome:
     return DayOutcome(
         profit=f32(), revenue=f32(), margin=f32(), discount=f32(), channel_cost=f32(),
         sent=np.zeros(n, dtype=bool), opened=np.zeros(n, dtype=bool), unsubscribed=np.zeros(n, dtype=bool),
-        churned=np.zeros(n, dtype=bool), purchases=np.zeros(n, dtype=np.int8), redeemed=np.zeros(n, dtype=np.int8),
+        churned=np.zeros(n, dtype=bool), purchases=np.zeros(n, dtype=np.int8), viewed=np.zeros(n, dtype=bool),
+        redeemed=np.zeros(n, dtype=np.int8),
         bought=np.zeros((n, N_CATEGORIES), dtype=bool),
     )
 

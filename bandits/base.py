@@ -1,0 +1,121 @@
+"""What every linear contextual bandit here shares: arm features, a ridge model, batched choice, state files.
+
+A learner scores every arm of every shopper due today in one batch, picks one allowed action per
+shopper, and updates its model once a day from the rewards that matured
+(:mod:`bandits.delayed`). Subclasses differ only in how they turn the model into a choice
+(:meth:`LinearBandit.choose`): greedy with epsilon exploration, an upper confidence bound,
+posterior sampling, or a bootstrap ensemble.
+"""
+
+from __future__ import annotations
+
+import ast
+from abc import abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from bandits.features import ArmFeatures, arm_features, block_widths
+from bandits.linear import RidgeModel, mean_scores
+from policies.base import Decision, DecisionContext, Feedback, Policy
+from sim.catalogue import N_ACTIONS
+from sim.guardrails import ActionMask
+
+STATE_VERSION = 1
+
+
+def one_hot(actions: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(actions), N_ACTIONS))
+    out[np.arange(len(actions)), actions] = 1.0
+    return out
+
+
+def vote_share(choices: np.ndarray) -> np.ndarray:
+    """(n, N_ACTIONS) share of the rows of ``choices`` (k, n) that pick each action."""
+    return sum(one_hot(c) for c in choices) / len(choices)
+
+
+def best_allowed(none: np.ndarray, send: np.ndarray, channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The highest-scoring allowed action per shopper, and its margin over no contact.
+
+    Send arms on channels the mask forbids are never chosen; no contact always may be. The flat
+    index of (o, h, s) in an (O, H, S) array is exactly ``action - 1`` (:func:`sim.catalogue.encode`).
+    """
+    n = len(none)
+    masked = np.where(channel_ok[:, None, :, None], send, -np.inf).reshape(n, -1)
+    k = masked.argmax(axis=1)
+    best = masked[np.arange(n), k]
+    better = best > none
+    return np.where(better, k + 1, 0).astype(np.int64), np.where(better, best - none, 0.0)
+
+
+class LinearBandit(Policy):
+    """Base of the linear learners; ``learns`` tells the runner to feed it matured rewards."""
+
+    learns = True
+    nonlinear = False
+    """use the binned (piecewise-constant) feature map of :func:`bandits.features.arm_features`"""
+
+    def __init__(self, ridge: float = 1.0):
+        self.model = RidgeModel(block_widths(self.nonlinear), ridge)
+        self.exploration = 0.0
+        """share of today's decisions that differ from the greedy choice (for TensorBoard)"""
+
+    @abstractmethod
+    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision: ...
+
+    @abstractmethod
+    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
+        """(n, N_ACTIONS) the probability of every action under the policy (exact or estimated, as
+        the subclass documents); for off-policy evaluation and for checking the propensities."""
+
+    def action_probabilities(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> np.ndarray:
+        return self.probabilities(arm_features(obs, self.nonlinear), mask, context.rng)
+
+    def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
+        return self.choose(arm_features(obs, self.nonlinear), mask, context.rng)
+
+    def greedy(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
+        """The action with the highest expected reward (no exploration), and its margin over no contact."""
+        none, send = mean_scores(self.model.theta, feats, self.model)
+        return best_allowed(none, send, mask.channel_ok)
+
+    def update(self, feedback: Feedback) -> None:
+        feats = arm_features(feedback.obs, self.nonlinear)
+        self.model.update(feats.rows(feedback.actions), feedback.reward)
+
+    def save(self, path: Path) -> None:
+        """Parameters as a portable .npz (no pickle): the ridge model's A and b, the class, the hyperparameters.
+
+        Reloading it with :meth:`load_state` resumes learning exactly where it stopped.
+        """
+        np.savez(Path(path), version=np.array(STATE_VERSION), kind=np.array(type(self).__name__), params=np.array(repr(self.params())),
+                 **self._arrays())
+
+    def params(self) -> dict[str, float]:
+        return {"ridge": self.model.ridge}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return self.model.state()
+
+    def _restore(self, data) -> None:
+        self.model = RidgeModel.from_state({k: data[k] for k in RidgeModel.STATE_KEYS})
+
+    @classmethod
+    def load_state(cls, path: Path) -> LinearBandit:
+        """A learner saved by :meth:`save`; a file of another version or learner is a clear error."""
+        try:
+            data = np.load(Path(path), allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable bandit state ({e})") from None
+        with data:
+            missing = {"version", "kind", "params", *RidgeModel.STATE_KEYS} - set(data.files)
+            if missing:
+                raise ValueError(f"{path}: bandit state lacks {sorted(missing)}")
+            if int(data["version"]) != STATE_VERSION:
+                raise ValueError(f"{path}: bandit state version {int(data['version'])}, this offerlab reads {STATE_VERSION}")
+            if str(data["kind"]) != cls.__name__:
+                raise ValueError(f"{path}: holds a {data['kind']} state, not {cls.__name__}")
+            policy = cls(**ast.literal_eval(str(data["params"])))
+            policy._restore(data)
+        return policy

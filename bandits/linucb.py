@@ -1,0 +1,49 @@
+"""LinUCB: the arm with the highest upper confidence bound on its expected reward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bandits.base import LinearBandit, best_allowed, one_hot
+from bandits.features import ArmFeatures
+from bandits.linear import mean_scores, variances
+from policies.base import Decision
+from sim.guardrails import ActionMask
+
+
+class LinUCB(LinearBandit):
+    """Optimism in the face of uncertainty (Li et al. 2010, with shared arm features).
+
+    .. math::  a^* = \\arg\\max_a \\; \\hat\\theta^\\top \\phi(x, a) + \\alpha \\sqrt{\\phi(x, a)^\\top A^{-1} \\phi(x, a)}
+
+    with :math:`\\hat\\theta = A^{-1} b` the ridge estimate, :math:`A` the regularised Gram matrix
+    of the features seen so far and :math:`\\alpha` the width of the bonus (in reward units per
+    unit of feature uncertainty). Deterministic: the propensity of the chosen action is 1.
+    """
+
+    name = "linucb"
+
+    def __init__(self, alpha: float = 1.0, ridge: float = 1.0):
+        if not alpha >= 0:
+            raise ValueError(f"alpha={alpha!r}: must be >= 0")
+        super().__init__(ridge)
+        self.alpha = alpha
+
+    def params(self) -> dict[str, float]:
+        return {"alpha": self.alpha, **super().params()}
+
+    def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(UCB action, its margin over no contact, greedy action)."""
+        none, send = mean_scores(self.model.theta, feats, self.model)
+        var_none, var_send = variances(feats, self.model)
+        actions, margin = best_allowed(none + self.alpha * np.sqrt(var_none), send + self.alpha * np.sqrt(var_send), mask.channel_ok)
+        return actions, margin, best_allowed(none, send, mask.channel_ok)[0]
+
+    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
+        """Exact: all mass on the UCB action."""
+        return one_hot(self._upper(feats, mask)[0])
+
+    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
+        actions, margin, greedy = self._upper(feats, mask)
+        self.exploration = float((actions != greedy).mean()) if len(actions) else 0.0
+        return Decision(actions, np.ones(len(actions)), priority=margin)

@@ -1,0 +1,160 @@
+"""The learners on a synthetic problem with a known answer, and the contracts they share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bandits.base import LinearBandit
+from bandits.bootstrap import BootstrapEnsemble
+from bandits.delayed import DelayedRewards
+from bandits.epsilon_greedy import EpsilonGreedy
+from bandits.features import arm_features, block_widths
+from bandits.linear import RidgeModel, mean_scores, variances
+from bandits.linucb import LinUCB
+from bandits.thompson import LinearThompson
+from policies.base import DecisionContext, Feedback
+from sim.catalogue import N_ACTIONS, N_CHANNELS, encode
+from sim.features import FEATURE_HIGH, N_FEATURES
+from sim.guardrails import ActionMask
+
+LEARNERS = {
+    "epsilon_greedy": lambda: EpsilonGreedy(epsilon=0.1),
+    "linucb": lambda: LinUCB(alpha=0.5),
+    "thompson": lambda: LinearThompson(scale=0.3, propensity_draws=7),
+    "bootstrap": lambda: BootstrapEnsemble(members=6, prior_scale=0.5),
+}
+
+
+def synthetic_theta(nonlinear: bool) -> np.ndarray:
+    """A known truth: sending pays only with offer 4 on channel 1 in slot 2; everything else costs."""
+    widths = block_widths(nonlinear)
+    blocks = [np.zeros(w) for w in widths]
+    blocks[0][0] = 1.0  # base
+    blocks[1][0] = -0.5  # any contact costs
+    blocks[2][:17] = -0.3
+    blocks[2][4] = 1.2
+    blocks[3][:5] = -0.2
+    blocks[3][1] = 0.4
+    blocks[4][:] = [-0.1, 0.0, 0.3]
+    return np.concatenate(blocks)
+
+
+def contexts(rng: np.random.Generator, n: int) -> np.ndarray:
+    return (rng.random((n, N_FEATURES)) * np.minimum(FEATURE_HIGH, 1.0)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_learner_finds_the_best_arm_and_regret_grows_sublinearly(name):
+    policy: LinearBandit = LEARNERS[name]()
+    truth = synthetic_theta(policy.nonlinear)
+    best = int(encode(4, 1, 2))
+    rng = np.random.default_rng(0)
+    mask = ActionMask(np.ones((400, N_CHANNELS), dtype=bool))
+    regret = []
+    for day in range(30):
+        obs = contexts(rng, 400)
+        ctx = DecisionContext(day, day % 7, np.random.default_rng(day), np.arange(400))
+        d = policy.act(obs, mask, ctx)
+        feats = arm_features(obs, policy.nonlinear)
+        none, send = mean_scores(truth, feats, policy.model)
+        value = np.concatenate([none[:, None], send.reshape(400, -1)], axis=1)
+        regret.append(float((value.max(axis=1) - value[np.arange(400), d.actions]).mean()))
+        reward = value[np.arange(400), d.actions] + rng.normal(0, 1.0, 400)
+        policy.update(Feedback(np.full(400, day), obs, d.actions, d.propensity, reward))
+    regret = np.array(regret)
+    assert regret[-5:].mean() < 0.3 * regret[:5].mean()
+    final = policy.act(contexts(rng, 400), mask, DecisionContext(31, 0, np.random.default_rng(99), np.arange(400)))
+    assert (final.actions == best).mean() > 0.7
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_probabilities_sum_to_one_respect_the_mask_and_match_propensities(name):
+    policy: LinearBandit = LEARNERS[name]()
+    rng = np.random.default_rng(1)
+    obs = contexts(rng, 50)
+    ok = rng.random((50, N_CHANNELS)) < 0.5
+    mask = ActionMask(ok)
+    # some data first, so that the learner has an opinion
+    warm = policy.act(obs, mask, DecisionContext(0, 0, np.random.default_rng(0), np.arange(50)))
+    policy.update(Feedback(np.zeros(50), obs, warm.actions, warm.propensity, rng.normal(size=50)))
+    probs = policy.action_probabilities(obs, mask, DecisionContext(1, 1, np.random.default_rng(5), np.arange(50)))
+    assert probs.shape == (50, N_ACTIONS)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    assert (probs[~mask.dense()] == 0).all()
+    d = policy.act(obs, mask, DecisionContext(1, 1, np.random.default_rng(5), np.arange(50)))
+    assert mask.allows(d.actions).all() and ((d.propensity > 0) & (d.propensity <= 1)).all()
+    if name in ("epsilon_greedy", "linucb", "bootstrap"):  # exact propensities
+        np.testing.assert_allclose(d.propensity, probs[np.arange(50), d.actions])
+
+
+def test_updates_with_delayed_rewards_equal_the_same_updates_applied_in_order():
+    rng = np.random.default_rng(2)
+    widths = block_widths()
+    d = sum(widths)
+    batches = [(rng.normal(size=(30, d)), rng.normal(size=30)) for _ in range(6)]
+    in_order = RidgeModel(widths)
+    for phi, r in batches:
+        in_order.update(phi, r)
+    delayed = RidgeModel(widths)
+    delayed.update(np.concatenate([b[0] for b in batches[:4]]), np.concatenate([b[1] for b in batches[:4]]))
+    delayed.update(np.concatenate([b[0] for b in batches[4:]]), np.concatenate([b[1] for b in batches[4:]]))
+    np.testing.assert_allclose(delayed.theta, in_order.theta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(delayed.A, in_order.A)
+
+
+def test_delayed_rewards_release_a_decision_with_its_window_profit_only_when_mature():
+    queue = DelayedRewards(window=3)
+    rows = np.array([0, 2])
+    queue.add(0, rows, np.zeros((2, N_FEATURES)), np.array([5, 0]), np.ones(2))
+    for day, profit in enumerate([np.array([1.0, 10, 100]), np.array([2.0, 20, 200])]):
+        queue.credit(day, profit)
+        assert queue.matured(day) is None
+    queue.add(2, rows, np.zeros((2, N_FEATURES)), np.array([0, 0]), np.ones(2))
+    queue.credit(2, np.array([4.0, 40, 400]))
+    fb = queue.matured(2)
+    assert list(fb.reward) == [7.0, 700.0] and list(fb.actions) == [5, 0]
+    queue.credit(3, np.array([8.0, 80, 800]))  # credits only the day-2 decisions now
+    queue.credit(4, np.array([16.0, 160, 1600]))
+    assert list(queue.matured(4).reward) == [28.0, 2800.0]
+
+
+def test_variances_match_the_explicit_quadratic_form():
+    rng = np.random.default_rng(3)
+    model = RidgeModel(block_widths())
+    obs = contexts(rng, 4)
+    feats = arm_features(obs)
+    acts = rng.integers(0, N_ACTIONS, 4)
+    model.update(feats.rows(rng.integers(0, N_ACTIONS, 4)), rng.normal(size=4))
+    none, send = variances(feats, model)
+    for i, a in enumerate(acts):
+        phi = feats.rows(np.full(4, a))[i]
+        expected = phi @ model.cov @ phi
+        got = none[i] if a == 0 else send.reshape(4, -1)[i, a - 1]
+        assert got == pytest.approx(expected, rel=1e-3, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_saved_state_resumes_to_the_same_decisions(tmp_path, name):
+    policy: LinearBandit = LEARNERS[name]()
+    rng = np.random.default_rng(4)
+    obs = contexts(rng, 60)
+    mask = ActionMask(np.ones((60, N_CHANNELS), dtype=bool))
+    d = policy.act(obs, mask, DecisionContext(0, 0, np.random.default_rng(0), np.arange(60)))
+    policy.update(Feedback(np.zeros(60), obs, d.actions, d.propensity, rng.normal(size=60)))
+    policy.save(tmp_path / "state.npz")
+    loaded = type(policy).load_state(tmp_path / "state.npz")
+    for p in (policy, loaded):
+        p.update(Feedback(np.zeros(60), obs, d.actions, d.propensity, np.arange(60.0)))
+    a = policy.act(obs, mask, DecisionContext(1, 0, np.random.default_rng(9), np.arange(60)))
+    b = loaded.act(obs, mask, DecisionContext(1, 0, np.random.default_rng(9), np.arange(60)))
+    assert np.array_equal(a.actions, b.actions) and np.allclose(a.propensity, b.propensity)
+
+
+def test_tampered_or_foreign_state_is_a_clear_error(tmp_path):
+    LinUCB().save(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match="holds a LinUCB state, not LinearThompson"):
+        LinearThompson.load_state(tmp_path / "s.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable bandit state"):
+        LinUCB.load_state(tmp_path / "bad.npz")

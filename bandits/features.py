@@ -8,9 +8,10 @@ from zero. The feature vector of observation x and action a is made of blocks:
 
     \\phi(x, a) = \\big[\\, \\beta(x) \\;\\big|\\; \\mathbb{1}[a \\ne 0]\\,\\big(\\gamma(x),\\; \\omega(x, o),\\; \\eta(x, h),\\; e_s\\big) \\big]
 
-- :math:`\\beta(x)` the *base* block: what the shopper would be worth without a message. It is
-  part of every arm, "no contact" included, so it soaks up the organic variance of the reward and
-  the other blocks measure *incremental* effects: this is how "no contact" is an arm like the others.
+- :math:`\\beta(x)` the *base* block, all observed features: what the shopper would be worth
+  without a message. It is part of every arm, "no contact" included, so it soaks up the organic
+  variance of the reward and the other blocks measure *incremental* effects: this is how "no
+  contact" is an arm like the others.
 - :math:`\\gamma(x)` the *contact* block: the effect of any message, by context.
 - :math:`\\omega(x, o)` the *offer* block: a one-hot of the offer plus the shopper's purchases and
   views in the offer's category (relevance) and the discount depth crossed with frequency and recency.
@@ -42,9 +43,12 @@ from sim.catalogue import (
     OFFER_CATEGORY,
     OFFER_DEPTH,
 )
-from sim.features import index
+from sim.features import FEATURE_NAMES, index
 
-BASE_FEATURES = ("personal_data", "recency", "frequency", "monetary", "tenure", "contacts_7d", "contacts_30d", "days_since_contact")
+BASE_FEATURES = FEATURE_NAMES
+"""every observed feature: whatever predicts the organic reward must sit in the base block, or the
+send-only blocks (which see e.g. category purchases) would mistake organic differences between
+shoppers for the effect of a message"""
 CONTACT_FEATURES = ("personal_data", "recency", "frequency", "monetary", "tenure", "contacts_7d", "days_since_contact")
 BLOCKS = ("base", "contact", "offer", "channel", "slot")
 _BOUGHT = [index(f"bought_{c}") for c in CATEGORY_NAMES]

@@ -109,7 +109,7 @@ def variances(feats: ArmFeatures, model: RidgeModel) -> tuple[np.ndarray, np.nda
         return ((fk @ sig[sk, sk].astype(np.float32)) * fk).sum(axis=-1)
 
     base = feats.base[:, 0]
-    none = np.einsum("nd,de,ne->n", base, sig[sl["base"], sl["base"]], base)
+    none = ((base @ sig[sl["base"], sl["base"]].astype(np.float32)) * base).sum(axis=1)
     f_f = diag("fixed")[:, 0]
     f_o, f_h, f_s = (cross("fixed", k)[:, 0] for k in ("offer", "channel", "slot"))
     o_h, o_s, h_s = cross("offer", "channel"), cross("offer", "slot"), cross("channel", "slot")

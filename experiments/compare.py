@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import platform
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from experiments.io import write_table
@@ -16,12 +18,15 @@ from experiments.metrics import HOLDOUT, archetype_table, comparison_table, dail
 from experiments.report import markdown_table, write_plots, write_report
 from experiments.runner import RunResult, run_all
 from experiments.schema import Config
+from experiments.tensorboard import write_tensorboard
+from policies.ppo import PPOConfig, train
 
 
 def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
     """Run the experiment and write its folder; returns the comparison table."""
     exp = cfg.experiment
     policies = list(dict.fromkeys([HOLDOUT, *exp.policies]))  # the holdout twin is always run
+    params, trained_seconds = prepare(cfg, run_dir)
     bar = tqdm(total=len(policies) * len(exp.seeds), desc=f"compare on {cfg.market.name}", unit="run")
     with DecisionWriter(run_dir / "decisions.parquet") if exp.log_shoppers else nullcontext() as writer:
 
@@ -32,8 +37,11 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
                 writer.write(result.decisions)
                 result.decisions = None  # streamed to disk: memory stays flat however many runs
 
-        results = run_all(policies, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress, cfg.policies)
+        results = run_all(policies, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress, params,
+                          save_dir=run_dir / "policies" if exp.save_policies else None)
     bar.close()
+    for result in results:
+        result.train_seconds += trained_seconds.get(result.policy, 0.0)
 
     summary = summary_table(results)
     comparison = comparison_table(summary)
@@ -47,6 +55,7 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
     write_table(archetypes, run_dir / "archetypes.csv")
     write_table(mix, run_dir / "action_mix.csv")
     write_plots(daily, mix, archetypes, run_dir)
+    write_tensorboard(results, daily, OmegaConf.to_yaml(OmegaConf.structured(cfg)), run_dir)
     header = (
         f"Market `{cfg.market.name}`: {cfg.market.population.size:,} shoppers at the start, {cfg.market.horizon_days} days from "
         f"{cfg.market.start_date}; seeds {list(exp.seeds)} (common random numbers: every policy meets the same shoppers); "
@@ -56,6 +65,23 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
     )
     write_report(comparison, daily, header, run_dir)
     return comparison
+
+
+def prepare(cfg: Config, run_dir: Path) -> tuple[dict[str, dict], dict[str, float]]:
+    """The policies' hyperparameters for the runs, with PPO trained first; and the seconds spent training.
+
+    PPO learns before the runs, once, on its own market seeds (``policies/ppo.py``), into
+    ``run_dir/ppo/``, unless ``policies.ppo.model_path`` names a model; every run then loads the
+    same best model and acts with it, frozen.
+    """
+    params = dict(cfg.policies)
+    config = PPOConfig(**params.get("ppo", {}))
+    if "ppo" not in cfg.experiment.policies or config.model_path:
+        return params, {}
+    start = time.perf_counter()
+    model = train(config, cfg.market, cfg.guardrails, run_dir / "ppo")
+    params["ppo"] = {**params.get("ppo", {}), "model_path": str(model)}
+    return params, {"ppo": time.perf_counter() - start}
 
 
 class DecisionWriter:

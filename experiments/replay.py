@@ -50,7 +50,12 @@ from sim.customers import REQUIRED, CustomerTable  # noqa: E402
 REPLAY_COLUMNS = ["half", "arm", "metric", "simulated", "simulated_low", "simulated_high", "real", "real_low", "real_high", "inside_real_ci"]
 UNTARGETED_BY = ("bought", "newbie", "channel", "zip_code")
 """customer columns the untargeted lifts are cut by (``bought`` = :func:`experiments.hillstrom.purchase_group`)"""
+GROUP_NAMES = {"newbie": {0: "returning", 1: "new"}}
+"""readable names of coded groups"""
 SEND_SLOT = "morning"
+SCALE = {"visit": (100, "%"), "conversion": (100, "%"), "spend": (1, "$"), "visit_lift": (100, "pp"),
+         "conversion_lift": (100, "pp"), "spend_lift": (1, "$")}
+"""how each metric is shown: multiplier and unit"""
 
 
 def assign_arms(n: int, seed: int) -> np.ndarray:
@@ -140,13 +145,13 @@ def replay(cfg: Config, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def untargeted_table(simulated: list[pd.DataFrame], real: pd.DataFrame) -> pd.DataFrame:
     """The e-mails' lifts by customer group (:data:`UNTARGETED_BY`), simulated beside real, over all customers."""
-    tag = lambda f: f.assign(bought=hillstrom.purchase_group(f))  # noqa: E731
-    simulated, real = [tag(f) for f in simulated], tag(real)
+    simulated = [f.assign(bought=hillstrom.purchase_group(f)) for f in simulated]
+    real = real.assign(bought=hillstrom.purchase_group(real))
     parts = []
     for by in UNTARGETED_BY:
         for group in sorted(real[by].unique()):
             t = side_by_side([f[f[by] == group] for f in simulated], real[real[by] == group])
-            parts.append(t[t["metric"].isin(hillstrom.LIFTS)].assign(by=by, group=str(group)))
+            parts.append(t[t["metric"].isin(hillstrom.LIFTS)].assign(by=by, group=GROUP_NAMES.get(by, {}).get(group, str(group))))
     out = pd.concat(parts, ignore_index=True)
     return out[["by", "group", *[c for c in REPLAY_COLUMNS if c != "half"]]]
 
@@ -154,17 +159,12 @@ def untargeted_table(simulated: list[pd.DataFrame], real: pd.DataFrame) -> pd.Da
 def _plot_pairs(ax: plt.Axes, rows: pd.DataFrame, labels: list[str], scale: float) -> None:
     """Real (black) and simulated (blue) values with their 95% intervals, one pair per row of ``rows``."""
     x = np.arange(len(rows))
-    for offset, col, color, name in ((-0.12, "real", "black", "real"), (0.12, "simulated", "tab:blue", "simulated")):
+    for offset, col, color in ((-0.12, "real", "black"), (0.12, "simulated", "tab:blue")):
         mid = rows[col].to_numpy() * scale
         err = np.abs(np.vstack([rows[f"{col}_low"], rows[f"{col}_high"]]) * scale - mid)
-        ax.errorbar(x + offset, mid, yerr=err, fmt="o", color=color, capsize=3, label=name)
+        ax.errorbar(x + offset, mid, yerr=err, fmt="o", color=color, capsize=3, label=col)
     ax.set_xticks(x, labels, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-
-
-SCALE = {"visit": (100, "%"), "conversion": (100, "%"), "spend": (1, "$"), "visit_lift": (100, "pp"),
-         "conversion_lift": (100, "pp"), "spend_lift": (1, "$")}
-"""how each metric is shown: multiplier and unit"""
 
 
 def plot_replay(table: pd.DataFrame, path: Path) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,12 +61,16 @@ def logged_rows(n_rows: int, seed: int, count: int) -> np.ndarray:
 
 
 def run_policy(
-    policy_name: str, seed: int, market_config: MarketConfig, guardrails: GuardrailConfig, log_shoppers: int = 0, params: dict | None = None
+    policy_name: str, seed: int, market_config: MarketConfig, guardrails: GuardrailConfig, log_shoppers: int = 0, params: dict | None = None,
+    save_dir: Path | None = None,
 ) -> RunResult:
     """Run ``policy_name`` on the market of ``seed`` for the whole horizon.
 
     A learning policy (``policy.learns``) is fed, at the end of each day, the decisions whose
-    attribution window closed that day (:class:`bandits.delayed.DelayedRewards`).
+    attribution window closed that day (:class:`bandits.delayed.DelayedRewards`). With
+    ``save_dir``, its final state is saved there as ``<policy_name>_seed<seed>`` with the suffix
+    its ``save`` gives (bandits: ``.npz``), for ``experiment=export``; rules and baselines have no
+    trained state and are not saved.
     """
     market = MarketModel(market_config, guardrails, seed=seed)
     policy = make_policy(policy_name, market, params)
@@ -110,6 +115,9 @@ def run_policy(
             if feedback is not None:
                 policy.update(feedback)
             learn += time.perf_counter() - start
+    if save_dir is not None and delayed is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        policy.save(save_dir / f"{policy_name}_seed{seed}")
     daily = market.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     return RunResult(
         policy=policy_name,
@@ -176,13 +184,14 @@ def run_all(
     jobs: int = 1,
     progress: Callable[[RunResult], None] | None = None,
     params: dict[str, dict] | None = None,
+    save_dir: Path | None = None,
 ) -> list[RunResult]:
     """Every policy on every seed (policy-major order), in ``jobs`` processes; results do not depend on ``jobs``.
 
-    ``params`` maps a learner's name to its hyperparameters.
+    ``params`` maps a learner's name to its hyperparameters; ``save_dir`` is :func:`run_policy`'s.
     """
     params = params or {}
-    tasks = [(p, s, market_config, guardrails, log_shoppers, params.get(p)) for p in policies for s in seeds]
+    tasks = [(p, s, market_config, guardrails, log_shoppers, params.get(p), save_dir) for p in policies for s in seeds]
     results: list[RunResult] = []
     if jobs <= 1:
         for task in tasks:

@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from policies.registry import LEARNERS, known_policies, make_policy
+from policies.registry import LEARNERS, OPTIONAL, TRAINED, check_params, known_policies
 from sim.config import ConfigError, GuardrailConfig, MarketConfig, bounded, validate
 
 @dataclass
@@ -31,6 +31,8 @@ class ExperimentConfig:
     """shoppers per run whose every decision goes to decisions.parquet (-1 = all, 0 = no log)"""
     jobs: int = bounded(2, ge=1, le=64)
     """runs in parallel processes; results do not depend on it"""
+    save_policies: bool = False
+    """write each learner's final state to ``<run>/policies/<name>_seed<k>.npz`` (what ``experiment=export`` takes)"""
 
 
 @dataclass
@@ -45,12 +47,44 @@ class CalibrationConfig:
     """market seed of every simulation of the fit (common random numbers)"""
     fit_replicas: int = bounded(3, ge=1, le=20)
     """times each fit-half customer is simulated per evaluation (less simulation noise, slower)"""
-    diff_step: float = bounded(0.05, gt=0.0, le=1.0)
+    diff_step: float = bounded(0.2, gt=0.0, le=1.0)
     """step of the optimiser's forward differences, in the parameters' units (logits)"""
-    max_evaluations: int = bounded(400, ge=1)
-    """most simulations the optimiser may run"""
+    max_steps: int = bounded(20, ge=1, le=1000)
+    """most trust-region steps of the fit (a step is one simulation, a new Jacobian one per fitted parameter)"""
     preset: str = "configs/market/hillstrom.yaml"
-    """where the fit writes the fitted market preset, relative to the project (empty = only into the run folder)"""
+    """where the fit writes the fitted market preset, relative to the project or absolute (empty = only into the run folder)"""
+
+
+@dataclass
+class ExportConfig:
+    """A trained policy into an artefact folder (``experiments/export.py``, ``offerlab experiment=export``)."""
+
+    source: str = ""
+    """the trained policy: a bandit .npz (``experiment.save_policies=true``), a MaskablePPO .zip, or a rule table (.yaml or a name)"""
+    policy: str = ""
+    """its name in the manifest and the decision log (empty = the learner's name, ``ppo`` or ``rules_<table>``)"""
+    out: str = ""
+    """the artefact folder, new or empty (empty = ``<run>/artefact``)"""
+    parity_samples: int = bounded(10_000, ge=100, le=1_000_000)
+    """observations on which the exported policy must match the live one"""
+
+
+@dataclass
+class ServeConfig:
+    """An artefact behind HTTP (``experiments/serve.py``, ``offerlab experiment=serve``)."""
+
+    artefact: str = ""
+    """the artefact folder written by ``experiment=export``"""
+    host: str = "127.0.0.1"
+    """address to listen on; anything but loopback requires an API key"""
+    port: int = bounded(8000, ge=1, le=65535)
+    api_key: str = ""
+    """key clients send in the X-API-Key header (empty = the OFFERLAB_API_KEY environment variable, else none); prefer the
+    variable: a key given here is copied into the run folder's .hydra/config.yaml"""
+    max_body_bytes: int = bounded(4 * 1024 * 1024, ge=1024, le=1024**3)
+    """larger request bodies are refused with 413"""
+    decision_log: str = ""
+    """CSV every decision is appended to (empty = ``<run>/decisions.csv``)"""
 
 
 @dataclass
@@ -67,6 +101,8 @@ class Config:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     policies: dict[str, Any] = field(default_factory=dict)
     """learners' hyperparameters by policy name, from configs/policy/<name>.yaml (``policies.linucb.alpha=2``)"""
+    export: ExportConfig = field(default_factory=ExportConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def register() -> None:
@@ -87,10 +123,12 @@ def to_config(cfg: DictConfig) -> Config:
         if name not in known:
             raise ConfigError(f"experiment.policies: {name!r} is unknown; allowed: {', '.join(known)}")
     for name, params in obj.policies.items():
-        if name not in LEARNERS:
-            raise ConfigError(f"policies.{name}: not a learner with hyperparameters; learners: {', '.join(LEARNERS)}")
-        try:
-            make_policy(name, None, params)  # learners' constructors check their own values
+        if name in OPTIONAL and not OPTIONAL[name]:
+            continue  # hyperparameters of a learner whose extra is not installed: unused
+        if name not in LEARNERS and name not in TRAINED:
+            raise ConfigError(f"policies.{name}: not a policy with hyperparameters; these have some: {', '.join([*LEARNERS, *TRAINED])}")
+        try:  # a trained policy evaluated here must not have been trained on the experiment's seeds
+            check_params(name, params, obj.experiment.seeds if name in obj.experiment.policies and obj.experiment.seeds else None)
         except ValueError as e:
             raise ConfigError(str(e)) from None
     if not obj.experiment.seeds or any(s < 0 for s in obj.experiment.seeds) or len(set(obj.experiment.seeds)) != len(obj.experiment.seeds):

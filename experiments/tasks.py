@@ -5,12 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from experiments import calibrate, compare, replay, simulate
+from experiments import calibrate, compare, replay, simulate, train_ppo
 from experiments.schema import Config
+
+
+def _export(cfg: Config, run_dir: Path) -> None:
+    from experiments import export  # the `serve` extra (ONNX Runtime) loads only for the tasks that need it
+
+    export.run_task(cfg, run_dir)
+
+
+def _serve(cfg: Config, run_dir: Path) -> None:
+    from experiments import serve  # the `serve` extra (FastAPI, uvicorn, ONNX Runtime)
+
+    serve.run_task(cfg, run_dir)
+
 
 TASKS: dict[str, Callable[[Config, Path], None]] = {
     "compare": compare.run_task,
     "simulate": simulate.run_task,
+    "train_ppo": train_ppo.run_task,
     "hillstrom_fit": calibrate.run_task,
     "hillstrom_replay": replay.run_task,
+    "export": _export,
+    "serve": _serve,
 }

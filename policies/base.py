@@ -83,3 +83,15 @@ class Policy(ABC):
 
 def deterministic(actions: np.ndarray, priority: np.ndarray | None = None) -> Decision:
     return Decision(np.asarray(actions, dtype=np.int64), np.ones(len(actions)), priority)
+
+
+def sampled(probs: np.ndarray, rng: np.random.Generator) -> Decision:
+    """One action per row of ``probs`` (n, A) drawn by inverse CDF, with its probability as the propensity.
+
+    The uniform draw is scaled by each row's total, so rounding in the cumulative sum can neither
+    push it past the last action nor land on an action of probability 0.
+    """
+    c = np.cumsum(probs, axis=1)
+    u = rng.random(len(probs)) * c[:, -1]
+    actions = (c < u[:, None]).sum(axis=1).astype(np.int64)
+    return Decision(actions, probs[np.arange(len(actions)), actions])

@@ -34,8 +34,8 @@ class CustomerEffects:
     A customer's mean interest in category c (logits, :mod:`sim.population`) is the archetype's
     draw plus
 
-    .. math::  \beta_{bought} \mathbb{1}[c \text{ bought}] + \beta_{new} n_i + \beta_{rec} r_i
-               + \beta_{hist} \ln(H_i / 100) + \beta_{channel(i)} + \beta_{zip(i)}
+    .. math::  \\beta_{bought} \\mathbb{1}[c \\text{ bought}] + \\beta_{new} n_i + \\beta_{rec} r_i
+               + \\beta_{hist} \\ln(H_i / 100) + \\beta_{channel(i)} + \\beta_{zip(i)}
 
     with :math:`n_i` the newbie flag, :math:`r_i` months since the last purchase, :math:`H_i` the
     past year's spend; the channel term is 0 for phone buyers and the area term 0 for suburban

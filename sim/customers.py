@@ -175,8 +175,7 @@ class _Checker:
         lookup = {n.lower(): k for k, n in enumerate(names)}
         lookup |= {alias: names.index(name) for alias, name in (aliases or {}).items()}
         codes = self.frame[column].map(lambda v: lookup.get(v.strip().lower(), -1) if isinstance(v, str) else -1).to_numpy(dtype=np.int64)
-        if (codes < 0).any():
-            self._fail(column, codes < 0, ", ".join(names))
+        self._check(column, codes < 0, ", ".join(names))
         return codes.astype(np.int8)
 
 

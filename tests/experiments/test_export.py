@@ -1,0 +1,184 @@
+"""Exported artefacts: parity with the live policy, the manifest, and refusal of damaged artefacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from experiments import cli
+from experiments.export import CHECKSUMS, FORMAT_VERSION, MANIFEST, ArtefactError, export_policy, load_artefact, write_checksums
+from bandits.base import LinearBandit
+from experiments.runner import run_policy
+from policies.base import DecisionContext
+from policies.exported import BANDITS
+from policies.registry import LEARNERS
+from sim.catalogue import ACTION_NAMES, N_CHANNELS
+from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
+from sim.features import FEATURE_NAMES, N_FEATURES
+from sim.guardrails import ActionMask
+from tests.conftest import small_config
+from tests.experiments.trained import market_observations, trained
+
+GUARD = GuardrailConfig()
+
+
+@pytest.fixture(scope="module")
+def linucb_artefact(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("linucb")
+    trained("linucb").save(folder / "linucb.npz")
+    export_policy(folder / "linucb.npz", folder / "artefact", GUARD, parity_samples=1000)
+    return folder / "artefact"
+
+
+def test_every_linear_bandit_of_the_registry_is_exportable():
+    assert {cls.__name__ for cls in LEARNERS.values() if issubclass(cls, LinearBandit)} == set(BANDITS)
+
+
+@pytest.mark.parametrize("name", sorted(cls.name for cls in BANDITS.values()))
+def test_exported_bandit_makes_the_live_objects_choices(name, tmp_path):
+    live = trained(name)
+    live.save(tmp_path / f"{name}.npz")
+    manifest = export_policy(tmp_path / f"{name}.npz", tmp_path / "artefact", GUARD, parity_samples=1000)
+    served = load_artefact(tmp_path / "artefact").policy
+    assert manifest["metrics"]["parity"] == {"observations": 1000, "same_choices": True}
+    sends = 0
+    for day, (obs, mask, weekday) in enumerate(market_observations(400, 5, seed=1)):
+        a = live.act(obs, mask, DecisionContext(day, weekday, np.random.default_rng(day), np.arange(len(obs))))
+        b = served.act(obs, mask, DecisionContext(day, weekday, np.random.default_rng(day), np.arange(len(obs))))
+        np.testing.assert_array_equal(a.actions, b.actions)
+        np.testing.assert_array_equal(a.propensity, b.propensity)
+        assert mask.allows(b.actions).all()
+        sends += int((b.actions > 0).sum())
+    assert sends > 0  # the comparison covers sends, not only "no contact"
+
+
+def test_exported_ppo_gives_torchs_probabilities_on_10000_observations(tmp_path):
+    from sb3_contrib import MaskablePPO
+
+    from experiments import ppo_onnx
+    from sim.vec_env import MarketVecEnv
+
+    env = MarketVecEnv(MarketConfig(population=PopulationConfig(size=100), horizon_days=5), GUARD, seed=0)
+    model = MaskablePPO("MlpPolicy", env, n_steps=4, batch_size=101, n_epochs=2, seed=0, device="cpu", policy_kwargs={"net_arch": [32, 32]})
+    model.learn(400)
+    model.save(tmp_path / "ppo.zip")
+    manifest = export_policy(tmp_path / "ppo.zip", tmp_path / "artefact", GUARD)
+    assert manifest["metrics"]["parity"]["max_abs_probability_diff"] <= 1e-5
+    assert manifest["metrics"]["model"]["num_timesteps"] >= 400
+    served = load_artefact(tmp_path / "artefact").policy
+
+    # 10,000 observations the policy meets in its own market, under the day's guardrails with random channels closed too
+    obs, masks = [], []
+    env.seed(7)
+    x = env.reset()
+    rng = np.random.default_rng(0)
+    while sum(len(o) for o in obs) < 10_000:
+        obs.append(x.copy())
+        masks.append(env.market.action_mask().channel_ok & (rng.random((len(x), N_CHANNELS)) < 0.7))
+        actions, _ = model.predict(x, action_masks=ActionMask(masks[-1]).dense())
+        x, _, _, _ = env.step(actions)
+    obs, mask = np.concatenate(obs)[:10_000], ActionMask(np.concatenate(masks)[:10_000])
+    torch_probs = ppo_onnx.probabilities(model, obs, mask.dense())
+    onnx_probs = served.probabilities(obs, mask)
+    assert np.abs(torch_probs - onnx_probs).max() <= 1e-5
+    assert (onnx_probs[~mask.dense()] == 0).all()
+    decision = served.act(obs, mask, DecisionContext(0, 0, np.random.default_rng(1), np.arange(len(obs))))
+    assert mask.allows(decision.actions).all()
+    np.testing.assert_allclose(decision.propensity, onnx_probs[np.arange(len(obs)), decision.actions])
+
+
+def test_manifest_describes_features_actions_catalogue_and_guardrails(linucb_artefact):
+    manifest = json.loads((linucb_artefact / MANIFEST).read_text())
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert [f["name"] for f in manifest["features"]] == list(FEATURE_NAMES) and len(manifest["features"]) == N_FEATURES
+    assert manifest["actions"] == list(ACTION_NAMES)
+    assert {"offers", "channels", "slots", "categories"} <= set(manifest["catalogue"])
+    assert manifest["guardrails"] == {"frequency_cap_7d": 3, "daily_budget": 0.0}
+    assert manifest["policy"]["kind"] == "bandit" and manifest["policy"]["class"] == "LinUCB"
+    assert manifest["model_version"].startswith("linucb-")
+    listed = {line.split("  ")[1] for line in (linucb_artefact / CHECKSUMS).read_text().splitlines()}
+    assert listed == {MANIFEST, "model.npz"}
+
+
+def test_runner_saves_learners_and_a_rule_table_exports_too(tmp_path):
+    run_policy("linucb", 0, small_config(size=200, horizon=9), GUARD, save_dir=tmp_path / "policies")
+    run_policy("rules_rfm", 0, small_config(size=200, horizon=2), GUARD, save_dir=tmp_path / "policies")
+    assert [p.name for p in (tmp_path / "policies").iterdir()] == ["linucb_seed0.npz"]  # rules have nothing trained to save
+    assert export_policy(tmp_path / "policies" / "linucb_seed0.npz", tmp_path / "a", GUARD, parity_samples=100)["policy"]["name"] == "linucb"
+    manifest = export_policy("rfm", tmp_path / "rules", GUARD, parity_samples=100)
+    assert manifest["policy"] == {"kind": "rules", "name": "rules_rfm", "table": "rfm", "file": "rules.yaml"}
+    assert load_artefact(tmp_path / "rules").policy.name == "rules_rfm"
+
+
+def offerlab(run_dir: Path, *overrides: str) -> None:
+    """The command's work in this process (the presets, the checks, the task), with the config copy Hydra keeps."""
+    with initialize_config_dir(config_dir=cli.CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    cli.run(cfg, run_dir)
+
+
+def test_export_preset_takes_a_saved_learner_with_its_run_metrics(tmp_path):
+    run = tmp_path / "run"
+    offerlab(run, "experiment=smoke", "experiment.policies=[linucb]", "experiment.seeds=[0]", "experiment.save_policies=true",
+             "experiment.log_shoppers=0", "market.population.size=200", "market.horizon_days=9")
+    offerlab(tmp_path / "export", "experiment=export", f"export.source={run / 'policies' / 'linucb_seed0.npz'}", "export.parity_samples=500")
+    manifest = load_artefact(tmp_path / "export" / "artefact").manifest
+    assert manifest["training"]["run"] == str(run) and len(manifest["training"]["config_sha256"]) == 64
+    assert "incremental_profit" in manifest["metrics"]["run"]
+
+
+def _rewrite_manifest(folder: Path, change) -> None:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    change(manifest)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    (folder / CHECKSUMS).unlink()
+    write_checksums(folder)  # a consistent artefact of the wrong kind, not merely a damaged one
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "tampered model": (lambda f: _flip_byte(f / "model.npz"), "model.npz: SHA-256"),
+    "truncated model": (lambda f: (f / "model.npz").write_bytes((f / "model.npz").read_bytes()[:1000]), "model.npz: SHA-256"),
+    "truncated manifest": (lambda f: (f / MANIFEST).write_bytes((f / MANIFEST).read_bytes()[:500]), "manifest.json: SHA-256"),
+    "truncated checksums": (lambda f: (f / CHECKSUMS).write_text((f / CHECKSUMS).read_text()[:90]), "checksums.sha256: line 2"),
+    "missing checksums": (lambda f: (f / CHECKSUMS).unlink(), "checksums.sha256: missing"),
+    "missing model": (lambda f: (f / "model.npz").unlink(), "model.npz: listed in checksums.sha256 but missing"),
+    "added file": (lambda f: (f / "extra.bin").write_bytes(b"x"), "extra.bin: not covered by checksums.sha256"),
+    "wrong version": (lambda f: _rewrite_manifest(f, lambda m: m.update(format_version=FORMAT_VERSION + 1)),
+                      f"format_version {FORMAT_VERSION + 1}; this offerlab reads version {FORMAT_VERSION}"),
+    "other feature layout": (lambda f: _rewrite_manifest(f, lambda m: m["features"].reverse()), "features differ from this offerlab's at position 0"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_or_foreign_artefact_fails_with_a_clear_error(damage, linucb_artefact, tmp_path):
+    folder = tmp_path / "artefact"
+    shutil.copytree(linucb_artefact, folder)
+    change, message = DAMAGE[damage]
+    change(folder)
+    with pytest.raises(ArtefactError, match=message.replace(".", r"\.")):
+        load_artefact(folder)
+
+
+def test_export_refuses_to_overwrite_and_reports_bad_sources(linucb_artefact, tmp_path):
+    with pytest.raises(ArtefactError, match="exists and is not an empty folder"):
+        export_policy(linucb_artefact.parent / "linucb.npz", linucb_artefact, GUARD)
+    with pytest.raises(ArtefactError, match="not a readable bandit state"):
+        (tmp_path / "junk.npz").write_bytes(b"not a zip")
+        export_policy(tmp_path / "junk.npz", tmp_path / "out", GUARD)
+    with pytest.raises(ArtefactError, match="use letters, digits"):
+        export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "out", GUARD, name="a,b")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))

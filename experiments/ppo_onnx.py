@@ -56,7 +56,7 @@ def export(model: MaskablePPO, dest: Path) -> None:
     with torch.no_grad():
         torch.onnx.export(
             net, (example,), str(dest), dynamo=True, external_data=False, input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import socket
 import subprocess
@@ -328,7 +329,7 @@ def test_the_log_drops_a_row_cut_short_and_refuses_a_foreign_file(tmp_path):
     path = tmp_path / "log.csv"
     log = DecisionLog(path, "p", "p-1")
     obs = np.zeros((2, len(FEATURES)), np.float32)
-    log.append(np.datetime64("2025-03-10").astype(object), ["a", "b"], obs, np.array([0, 5]), np.array([1.0, 0.5]))
+    log.append(dt.date(2025, 3, 10), ["a", "b"], obs, np.array([0, 5]), np.array([1.0, 0.5]))
     log.close()
     with open(path, "ab") as f:
         f.write(b"p,,2025-03-10,c,0,0")  # a crash in the middle of a row

@@ -40,7 +40,8 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from experiments import hillstrom  # noqa: E402
-from experiments.io import atomic_write, write_table  # noqa: E402
+from experiments.io import write_table  # noqa: E402
+from experiments.report import save_figure  # noqa: E402
 from experiments.schema import Config  # noqa: E402
 from experiments.stats import mean_ci  # noqa: E402
 from sim import MarketModel  # noqa: E402
@@ -180,9 +181,7 @@ def plot_replay(table: pd.DataFrame, path: Path) -> None:
             axes[i, j].set_title(f"{metric} ({unit}), {half} half", fontsize=9)
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Hillstrom e-mail test: real (95% CI) vs simulated (mean over seeds, 95% CI)")
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_untargeted(table: pd.DataFrame, path: Path) -> None:
@@ -199,9 +198,7 @@ def plot_untargeted(table: pd.DataFrame, path: Path) -> None:
             axes[i, j].set_title(f"{metric} ({unit}) by {by}", fontsize=9)
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Effects the fit did not target: lift over no e-mail by customer group (all customers)")
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def markdown(table: pd.DataFrame) -> str:

@@ -92,7 +92,7 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
     ax.axhline(0, color="black", lw=0.8)
     ax.set(xlabel="day", ylabel="cumulative incremental profit vs no contact", title="Cumulative incremental profit (mean, 95% CI across seeds)")
     ax.legend(fontsize=8, ncol=2)
-    paths.append(_save(fig, run_dir / PLOTS[0]))
+    paths.append(save_figure(fig, run_dir / PLOTS[0]))
 
     parts = ("channel", "offer", "slot")
     fig, axes = plt.subplots(1, 3, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 2, 1]})
@@ -102,7 +102,7 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
         table.plot.bar(stacked=True, ax=ax, legend=True, width=0.8, colormap="tab20" if part == "offer" else "tab10")
         ax.set(title=f"messages by {part}", ylabel="share of messages", xlabel="")
         ax.legend(fontsize=6, ncol=3 if part == "offer" else 1, loc="upper center", bbox_to_anchor=(0.5, -0.25))
-    paths.append(_save(fig, run_dir / PLOTS[1]))
+    paths.append(save_figure(fig, run_dir / PLOTS[1]))
 
     fig, ax = plt.subplots(figsize=(10, 5))
     table = archetypes.groupby(["archetype", "policy"], sort=False)["incremental_profit_per_shopper"].mean().unstack("policy")
@@ -110,11 +110,12 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
     ax.axhline(0, color="black", lw=0.8)
     ax.set(ylabel="incremental profit per shopper", title="Incremental profit per archetype (mean over seeds)")
     ax.legend(fontsize=7, ncol=2)
-    paths.append(_save(fig, run_dir / PLOTS[2]))
+    paths.append(save_figure(fig, run_dir / PLOTS[2]))
     return paths
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Lay out, write atomically as PNG, and free the figure."""
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
     plt.close(fig)

@@ -266,6 +266,15 @@ class TrainingEnv(VecEnvWrapper):
     day (a shopper who is never contacted earns exactly 0). A row refilled by a newcomer has no
     twin; its reward is its profit. Without ``twin`` the reward is the profit of every row.
 
+    The horizon ends every episode for good, as it ends a comparison (SB3 would otherwise add
+    :math:`\\gamma V(s_H)` to the last reward, treating it as a time limit). The objective is then
+    the profit over the rest of the horizon, the quantity a comparison measures, and it is what
+    the churn term needs: :math:`G^0` stops at the horizon too, so a shopper who leaves is charged
+    the same span of profit a shopper who stays can still earn. (With the bootstrap, a stayer
+    carried the value of the policy's whole future while a leaver was charged only up to the
+    horizon, and churn, hence contacting, looked cheap: measured, see the README.) The
+    observation has no clock, so the policy cannot act differently near the end.
+
     ``reward_scale`` keeps value targets O(1): SB3 clips the norm of the summed policy and value
     gradients, and large value targets would take the whole clipping budget. ``totals`` holds the
     market totals of the day just simulated (read from the market that simulated it: at the
@@ -307,6 +316,8 @@ class TrainingEnv(VecEnvWrapper):
             tw.original &= ~churned
             if self.venv.market is not self._market:  # the horizon: a new market, a new twin
                 self.twin = self._simulate()
+        for info in infos:  # the horizon ends the episode, as it ends a comparison: no bootstrap past it
+            info.pop("TimeLimit.truncated", None)
         self.incremental = float(rewards.sum())
         return obs, (rewards * self.reward_scale).astype(np.float32), dones, infos
 

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch as th
 from hydra import compose, initialize_config_dir
@@ -18,7 +19,7 @@ from policies.base import DecisionContext
 from policies.ppo import FactoredHead, PPOConfig, PPOPolicy, TrainingEnv, train
 from policies.registry import check_params, make_policy
 from sim.catalogue import N_ACTIONS
-from sim.config import ConfigError, GuardrailConfig, NetworkConfig
+from sim.config import ConfigError, GuardrailConfig, NetworkConfig, ResponseParams
 from sim.guardrails import ActionMask
 from sim.market import MarketModel
 from sim.vec_env import MarketVecEnv
@@ -112,8 +113,19 @@ def test_twin_baseline_gives_zero_reward_to_every_shopper_nobody_contacts():
 
 
 @pytest.mark.slow
-def test_a_short_training_improves_on_the_untrained_policy_and_on_random(tmp_path):
-    ...
+def test_a_short_training_learns_restraint_where_it_pays(tmp_path):
+    """An easy market: tired shoppers leave fast and are worth a lot, so contacting less is the lesson."""
+    market = small_config(size=300, horizon=30, response=ResponseParams(churn_fatigue=0.5, fatigue_half_life=14.0, buy_base=1.0))
+    config = PPOConfig(train_shoppers=300, eval_shoppers=300, total_timesteps=40_000, batch_size=1024, n_epochs=4, learning_rate=0.003,
+                       eval_every=10**9, checkpoint_every=10**9)
+    train(config, market, GUARD, tmp_path)
+    untrained, trained = pd.read_csv(tmp_path / "evaluations.csv").iloc[[0, -1]].itertuples()  # before any update, after the last
+    holdout = run_policy("no_contact", config.eval_seed, market, GUARD).daily["profit"].sum()
+    rand = run_policy("random", config.eval_seed, market, GUARD)
+    random_incremental = (rand.daily["profit"].sum() - holdout) / rand.shoppers
+    assert trained.incremental_profit_per_shopper > untrained.incremental_profit_per_shopper + 3  # about -10 -> -2 per shopper
+    assert trained.sends_per_shopper < untrained.sends_per_shopper
+    assert trained.incremental_profit_per_shopper > random_incremental + 10
 
 
 def composed(*overrides: str) -> schema.Config:

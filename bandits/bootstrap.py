@@ -49,7 +49,7 @@ class BootstrapEnsemble(LinearBandit):
 
     def _votes(self, feats: ArmFeatures, mask: ActionMask) -> np.ndarray:
         """(B, n) each member's greedy action."""
-        return np.stack([best_allowed(*mean_scores(m.theta, feats, m), mask.channel_ok)[0] for m in self.members])
+        return np.stack([best_allowed(mean_scores(m.theta, feats, m), mask.channel_ok)[0] for m in self.members])
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
         """Exact: the members' vote shares (each shopper's member is drawn uniformly)."""

@@ -21,7 +21,8 @@ from zero. The feature vector of observation x and action a is made of blocks:
 
 Because the blocks for offer, channel and slot are separate, a linear score splits into a sum of
 per-offer, per-channel and per-slot terms, and so does the quadratic form of an uncertainty bonus
-(:mod:`bandits.linear`): all 256 arms of every shopper are scored with a few batched matrix products.
+(:mod:`bandits.linear`): all 256 arms of every shopper are scored with a few matrix products over
+the dense features only, the one-hots being lookups in the parameters.
 """
 
 from __future__ import annotations
@@ -58,33 +59,41 @@ _OPENS = [index(f"opens_{h}") for h in CHANNEL_NAMES]
 
 @dataclass
 class ArmFeatures:
-    """Feature blocks of n shoppers, each (n, options, width): base and contact have one option."""
+    """Feature blocks of n shoppers.
 
-    base: np.ndarray  # (n, 1, d_b)
-    contact: np.ndarray  # (n, 1, d_c)
-    offer: np.ndarray  # (n, O, d_o)
-    channel: np.ndarray  # (n, H, d_h)
-    slot: np.ndarray  # (n, S, d_s)
+    ``base`` (n, d_b) and ``contact`` (n, d_c) are one vector per shopper. Each option block --
+    ``offer`` (n, O, k_o), ``channel`` (n, H, k_h), ``slot`` (n, S, 0) -- is, in the full feature
+    vector, a one-hot of the option followed by that option's k dense features; only the dense
+    part is stored, because the one-hot is the same for every shopper and the scorers of
+    :mod:`bandits.linear` read it off the parameter vector instead of multiplying by it.
+    """
 
-    def blocks(self) -> list[np.ndarray]:
-        return [self.base, self.contact, self.offer, self.channel, self.slot]
+    base: np.ndarray
+    contact: np.ndarray
+    offer: np.ndarray
+    channel: np.ndarray
+    slot: np.ndarray
+
+    def options(self) -> list[np.ndarray]:
+        """The dense parts of the offer, channel and slot blocks, in the feature vector's order."""
+        return [self.offer, self.channel, self.slot]
+
+    def full(self, block: np.ndarray) -> np.ndarray:
+        """(n, m, m + k) an option block with its one-hot in front, as it stands in the feature vector."""
+        n, m, _ = block.shape
+        return np.concatenate([np.broadcast_to(np.eye(m, dtype=block.dtype), (n, m, m)), block], axis=2)
 
     def rows(self, actions: np.ndarray) -> np.ndarray:
         """(n, d) the full feature vector of each shopper's action (zeros outside the base block for no contact)."""
-        n = len(actions)
-        sent = (actions > 0).astype(np.float32)[:, None]
-        i = np.arange(n)
         a = np.asarray(actions)
-        return np.concatenate(
-            [
-                self.base[:, 0],
-                sent * self.contact[:, 0],
-                sent * self.offer[i, np.maximum(ACTION_OFFER[a], 0)],
-                sent * self.channel[i, np.maximum(ACTION_CHANNEL[a], 0)],
-                sent * self.slot[i, np.maximum(ACTION_SLOT[a], 0)],
-            ],
-            axis=1,
-        )
+        n = len(a)
+        i = np.arange(n)
+        sent = (a > 0).astype(np.float32)[:, None]
+        parts = [self.base, sent * self.contact]
+        for block, index in zip(self.options(), (ACTION_OFFER, ACTION_CHANNEL, ACTION_SLOT)):
+            k = np.maximum(index[a], 0)
+            parts += [sent * (k[:, None] == np.arange(block.shape[1])), sent * block[i, k]]
+        return np.concatenate(parts, axis=1)
 
 
 RECENCY_EDGES = np.array([30, 60, 120, 240]) / 365.0
@@ -100,9 +109,18 @@ def _one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def block_widths(nonlinear: bool = False) -> list[int]:
+    """Widths of the blocks of the full feature vector; an option block's width counts its one-hot."""
     bins = (RECENCY_EDGES.size + 1) + (FREQUENCY_EDGES.size + 1) + (CONTACT_EDGES.size + 1) if nonlinear else 0
     return [1 + len(BASE_FEATURES), 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
             N_CHANNELS + 2, N_SLOTS]
+
+
+_BASE = [index(f) for f in BASE_FEATURES]
+_CONTACT = [index(f) for f in CONTACT_FEATURES]
+_RECENCY, _FREQUENCY, _CONTACTS_7D = index("recency"), index("frequency"), index("contacts_7d")
+_GENERAL = OFFER_CATEGORY < 0
+"""offers without a category (info, free shipping, ...): their relevance is the shopper's strongest category"""
+_CATEGORY = np.maximum(OFFER_CATEGORY, 0)
 
 
 def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
@@ -115,30 +133,20 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     n = len(obs)
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
-    base = np.concatenate([ones, obs[:, [index(f) for f in BASE_FEATURES]]], axis=1)[:, None, :]
-    contact = [ones, obs[:, [index(f) for f in CONTACT_FEATURES]]]
-    rec_bins = _one_hot_bins(obs[:, index("recency")], RECENCY_EDGES)
+    base = np.concatenate([ones, obs[:, _BASE]], axis=1)
+    contact = [ones, obs[:, _CONTACT]]
+    rec_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES)
     if nonlinear:
-        contact += [rec_bins, _one_hot_bins(obs[:, index("frequency")], FREQUENCY_EDGES), _one_hot_bins(obs[:, index("contacts_7d")], CONTACT_EDGES)]
-    contact = np.concatenate(contact, axis=1)[:, None, :]
+        contact += [rec_bins, _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES), _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
 
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
-    general = OFFER_CATEGORY < 0
-    cat = np.maximum(OFFER_CATEGORY, 0)
-    rel_bought = np.where(general, bought.max(axis=1, keepdims=True), bought[:, cat])  # (n, O)
-    rel_views = np.where(general, views.max(axis=1, keepdims=True), views[:, cat])
-    freq, rec = obs[:, index("frequency")][:, None], obs[:, index("recency")][:, None]
-    offer = [
-        np.broadcast_to(np.eye(N_OFFERS, dtype=np.float32), (n, N_OFFERS, N_OFFERS)),
-        rel_bought[..., None], rel_views[..., None], (OFFER_DEPTH * freq)[..., None], (OFFER_DEPTH * rec)[..., None],
-    ]
+    rel_bought = np.where(_GENERAL, bought.max(axis=1, keepdims=True), bought[:, _CATEGORY])  # (n, O)
+    rel_views = np.where(_GENERAL, views.max(axis=1, keepdims=True), views[:, _CATEGORY])
+    freq, rec = obs[:, _FREQUENCY][:, None], obs[:, _RECENCY][:, None]
+    offer = [rel_bought[..., None], rel_views[..., None], (OFFER_DEPTH * freq)[..., None], (OFFER_DEPTH * rec)[..., None]]
     if nonlinear:
         offer.append(OFFER_DEPTH[None, :, None] * rec_bins[:, None, :])
-    offer = np.concatenate(offer, axis=2)
-    opens = obs[:, _OPENS]
-    tiring = obs[:, index("contacts_7d")][:, None] * CHANNEL_FATIGUE
-    channel = np.concatenate(
-        [np.broadcast_to(np.eye(N_CHANNELS, dtype=np.float32), (n, N_CHANNELS, N_CHANNELS)), opens[..., None], tiring[..., None]], axis=2
-    )
-    slot = np.broadcast_to(np.eye(N_SLOTS, dtype=np.float32), (n, N_SLOTS, N_SLOTS))
-    return ArmFeatures(base, contact, offer.astype(np.float32), channel.astype(np.float32), slot)
+    tiring = obs[:, _CONTACTS_7D][:, None] * CHANNEL_FATIGUE
+    channel = np.stack([obs[:, _OPENS], tiring], axis=2)
+    return ArmFeatures(base, np.concatenate(contact, axis=1), np.concatenate(offer, axis=2).astype(np.float32),
+                       channel.astype(np.float32), np.zeros((n, N_SLOTS, 0), dtype=np.float32))

@@ -6,15 +6,21 @@ The model is :math:`r = \\theta^\\top \\phi(x, a) + \\varepsilon` with
            \\qquad \\hat\\theta = A^{-1} b, \\qquad \\operatorname{Cov}[\\theta] = v^2 A^{-1}
 
 Updates arrive in daily batches of matured rewards. :math:`A` has a fixed size (the feature
-width, about 60), so each batch adds :math:`\\Phi^\\top W \\Phi` and refactors :math:`A` by
+width, 87 or 106), so each batch adds :math:`\\Phi^\\top W \\Phi` and refactors :math:`A` by
 Cholesky once: no inverse of a growing matrix, no Sherman-Morrison drift over millions of rows.
 
-Scoring uses the block structure of :mod:`bandits.features`: the mean and the quadratic form
-:math:`\\phi^\\top \\Sigma \\phi` of a send arm (o, h, s) are sums of per-block terms, so the
-(n, O, H, S) tensors of all arms are assembled by broadcasting a handful of batched products.
+Scoring uses the block structure of :mod:`bandits.features`. A mean score is a sum of an
+offer, a channel and a slot term (:class:`SendScores`), so the best arm is found term by term
+(:func:`bandits.base.best_allowed`) without forming the 255 send arms at all. The quadratic form
+:math:`\\phi^\\top \\Sigma \\phi` of an upper confidence bound is not separable, but it is a sum of
+per-block and per-pair terms whose one-hot parts are lookups in :math:`\\Sigma` (:func:`variances`):
+only the dense features are multiplied, and the (n, O, H, S) tensor is assembled by broadcasting.
+The model is solved in float64; scoring runs in float32.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
@@ -51,15 +57,30 @@ class RidgeModel:
         factor = cho_factor(self.A, lower=True)
         self.theta = cho_solve(factor, self.b)
         self.cov = cho_solve(factor, np.eye(self.d))  # A^-1, d x d: tiny
-        self.chol = np.linalg.cholesky(self.cov)
+        self.cov_f32 = self.cov.astype(np.float32)
+        rest = self.widths[0]
+        self.chol_rest_f32 = np.linalg.cholesky(self.cov[rest:, rest:]).astype(np.float32)
+        self.theta_f32 = self.theta.astype(np.float32)
 
     def split(self, vector: np.ndarray) -> list[np.ndarray]:
         """A (..., d) array cut into its blocks along the last axis."""
         return np.split(vector, np.cumsum(self.widths)[:-1], axis=-1)
 
     def sample(self, n: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-        """(n, d) draws from :math:`N(\\hat\\theta, v^2 A^{-1})`."""
-        return self.theta + scale * rng.standard_normal((n, self.d)) @ self.chol.T
+        """(n, d) draws from :math:`N(\\hat\\theta, v^2 A^{-1})` of every block but the first, which stays at its mean.
+
+        The first (base) block is part of every arm, no contact included: it shifts all of a
+        shopper's scores alike and cannot change a choice, nor a score's margin over no contact.
+        The other blocks are drawn from their exact marginal :math:`N(\\hat\\theta_r, v^2 \\Sigma_{rr})`,
+        which halves the work of a draw.
+        """
+        rest = self.widths[0]
+        draws = np.empty((n, self.d), dtype=np.float32)
+        draws[:, :rest] = self.theta[:rest]
+        draws[:, rest:] = rng.standard_normal((n, self.d - rest), dtype=np.float32) @ self.chol_rest_f32.T
+        draws[:, rest:] *= scale
+        draws[:, rest:] += self.theta_f32[rest:]
+        return draws
 
     def state(self) -> dict[str, np.ndarray]:
         return {"A": self.A, "b": self.b, "n_obs": np.array(self.n_obs), "widths": np.array(self.widths), "ridge": np.array(self.ridge)}
@@ -72,52 +93,102 @@ class RidgeModel:
         return model
 
 
-def mean_scores(theta: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> tuple[np.ndarray, np.ndarray]:
-    """Expected reward of no contact, (n,), and of every send arm, (n, O, H, S).
+@dataclass
+class SendScores:
+    """A linear score of every arm of n shoppers, in the additive form the block features give it.
+
+    The score of no contact is ``none``; that of the send arm (o, h, s) is
+    ``none + contact + offer[:, o] + channel[:, h] + slot[:, s]``.
+    """
+
+    none: np.ndarray  # (n,)
+    contact: np.ndarray  # (n,)
+    offer: np.ndarray  # (n, O)
+    channel: np.ndarray  # (n, H)
+    slot: np.ndarray  # (n, S)
+
+    def full(self) -> np.ndarray:
+        """(n, O, H, S) the score of every send arm."""
+        oh = self.offer[:, :, None] + (self.channel + (self.none + self.contact)[:, None])[:, None, :]
+        return oh[..., None] + self.slot[:, None, None, :]
+
+
+def _option_scores(dense: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """(n, m) score of each option of a block: its one-hot's weight plus its dense features' weights.
+
+    ``theta`` is the block's parameters, (m + k,) or one vector per shopper, (n, m + k).
+    """
+    m, k = dense.shape[1], dense.shape[2]
+    eye, weights = theta[..., :m], theta[..., m:]
+    if k == 0:
+        return np.broadcast_to(eye, (len(dense), m))
+    if theta.ndim == 1:
+        return eye + (dense.reshape(-1, k) @ weights).reshape(len(dense), m)
+    return eye + np.einsum("nmk,nk->nm", dense, weights)
+
+
+def mean_scores(theta: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> SendScores:
+    """The expected reward of every arm of every shopper under ``theta``.
 
     ``theta`` is one parameter vector (d,) or one per shopper (n, d) (Thompson sampling).
     """
-    blocks = model.split(theta)
-    per = [f @ t.astype(np.float32) if t.ndim == 1 else np.matmul(f, t.astype(np.float32)[:, :, None])[..., 0] for f, t in zip(feats.blocks(), blocks)]
-    base, contact, offer, channel, slot = per
-    none = base[:, 0]
-    send = (none + contact[:, 0])[:, None, None, None] + offer[:, :, None, None] + channel[:, None, :, None] + slot[:, None, None, :]
-    return none, send
+    base, contact, *options = model.split(theta.astype(np.float32, copy=False))
+    if theta.ndim == 1:
+        none, sent = feats.base @ base, feats.contact @ contact
+    else:
+        none, sent = np.einsum("nd,nd->n", feats.base, base), np.einsum("nd,nd->n", feats.contact, contact)
+    return SendScores(none, sent, *(_option_scores(f, t) for f, t in zip(feats.options(), options)))
 
 
 def variances(feats: ArmFeatures, model: RidgeModel) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\phi^\\top A^{-1} \\phi` of no contact, (n,), and of every send arm, (n, O, H, S).
+    """:math:`\\phi^\\top \\Sigma \\phi` of no contact, (n,), and of every send arm, (n, O, H, S), with :math:`\\Sigma = A^{-1}`.
 
-    With the send arm's vector split into a fixed part f (base and contact blocks, the same for
-    every send) and the offer, channel and slot blocks, the form expands into diagonal terms of
-    each block and cross terms of each pair; every term is one batched product.
+    A send arm's vector is a fixed part f (base and contact blocks, the same for every send) and,
+    per option block j (offer, channel, slot), a one-hot :math:`e_j` and dense features
+    :math:`x_j`. The form expands into
+
+    .. math::  f^\\top \\Sigma f + \\sum_j \\big(2 f^\\top \\Sigma u_j + u_j^\\top \\Sigma u_j\\big)
+               + 2 \\sum_{j<l} u_j^\\top \\Sigma u_l, \\qquad u_j = [e_j, x_j],
+
+    and every term with a one-hot is a lookup in :math:`\\Sigma`, so only the dense parts are
+    multiplied: a few matrix products over all shoppers, then the (n, O, H, S) tensor is assembled
+    from the per-option (n, m_j) and per-pair (n, m_j, m_l) terms by broadcasting.
     """
-    sig = model.cov
+    sig = model.cov_f32
     cuts = np.cumsum([0, *model.widths])
-    sl = {name: slice(cuts[k], cuts[k + 1]) for k, name in enumerate(("base", "contact", "offer", "channel", "slot"))}
-    fixed_slice = slice(cuts[0], cuts[2])
-    fixed = np.concatenate([feats.base, feats.contact], axis=2)  # (n, 1, d_b + d_c)
-    parts = {"fixed": (fixed, fixed_slice), "offer": (feats.offer, sl["offer"]), "channel": (feats.channel, sl["channel"]), "slot": (feats.slot, sl["slot"])}
+    fixed = np.concatenate([feats.base, feats.contact], axis=1)
+    f_sig = fixed @ sig[: cuts[2]]  # (n, d): f's row of Sigma against every coordinate
+    none = np.einsum("nd,nd->n", feats.base @ sig[: cuts[1], : cuts[1]], feats.base)
+    f_f = np.einsum("nd,nd->n", f_sig[:, : cuts[2]], fixed)
+    blocks = []  # (one-hot slice, dense slice, dense features) of each option block
+    for j, dense in enumerate(feats.options()):
+        start, m = cuts[2 + j], dense.shape[1]
+        blocks.append((slice(start, start + m), slice(start + m, cuts[3 + j]), dense))
 
-    def cross(k: str, l: str) -> np.ndarray:  # (n, m_k, m_l)
-        fk, sk = parts[k]
-        fl, sl_ = parts[l]
-        return np.matmul(fk @ sig[sk, sl_].astype(np.float32), fl.transpose(0, 2, 1))  # batched BLAS: ~5x einsum here
+    def dense_times(x: np.ndarray, rows: slice, cols: slice) -> np.ndarray:  # (n, m, c) = x @ Sigma[rows, cols]
+        return (x.reshape(-1, x.shape[2]) @ sig[rows, cols]).reshape(x.shape[0], x.shape[1], -1)
 
-    def diag(k: str) -> np.ndarray:  # (n, m_k)
-        fk, sk = parts[k]
-        return ((fk @ sig[sk, sk].astype(np.float32)) * fk).sum(axis=-1)
+    own = []  # (n, m_j): 2 f'Sigma u_j + u_j'Sigma u_j
+    for e, d, x in blocks:
+        term = np.diag(sig[e, e]) + 2 * f_sig[:, e]
+        if x.shape[2]:
+            term = term + 2 * np.einsum("nmk,mk->nm", x, sig[e, d]) + 2 * np.einsum("nmk,nk->nm", x, f_sig[:, d])
+            term = term + np.einsum("nmk,nmk->nm", dense_times(x, d, d), x)
+        own.append(term)
 
-    base = feats.base[:, 0]
-    none = ((base @ sig[sl["base"], sl["base"]].astype(np.float32)) * base).sum(axis=1)
-    f_f = diag("fixed")[:, 0]
-    f_o, f_h, f_s = (cross("fixed", k)[:, 0] for k in ("offer", "channel", "slot"))
-    o_h, o_s, h_s = cross("offer", "channel"), cross("offer", "slot"), cross("channel", "slot")
-    send = (
-        f_f[:, None, None, None]
-        + (diag("offer") + 2 * f_o)[:, :, None, None]
-        + (diag("channel") + 2 * f_h)[:, None, :, None]
-        + (diag("slot") + 2 * f_s)[:, None, None, :]
-        + 2 * o_h[:, :, :, None] + 2 * o_s[:, :, None, :] + 2 * h_s[:, None, :, :]
-    )
-    return none, np.maximum(send, 0.0)
+    def pair(j: int, l: int) -> np.ndarray:  # (n, m_j, m_l): u_j' Sigma u_l
+        (ej, dj, xj), (el, dl, xl) = blocks[j], blocks[l]
+        out = np.broadcast_to(sig[ej, el], (len(xj), sig[ej, el].shape[0], sig[ej, el].shape[1]))
+        if xj.shape[2]:
+            out = out + dense_times(xj, dj, el)
+        if xl.shape[2]:
+            out = out + dense_times(xl, dl, ej).transpose(0, 2, 1)
+        if xj.shape[2] and xl.shape[2]:
+            out = out + np.matmul(dense_times(xj, dj, dl), xl.transpose(0, 2, 1))
+        return out
+
+    offer, channel, slot = own
+    oh = 2 * pair(0, 1) + offer[:, :, None] + (channel + f_f[:, None])[:, None, :]
+    os_ = 2 * pair(0, 2) + slot[:, None, :]
+    send = oh[..., None] + os_[:, :, None, :] + 2 * pair(1, 2)[:, None]
+    return none, np.maximum(send, 0.0, out=send)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import LinearBandit, best_allowed, one_hot
+from bandits.base import LinearBandit, best_allowed, best_allowed_arm, one_hot
 from bandits.features import ArmFeatures
 from bandits.linear import mean_scores, variances
 from policies.base import Decision
@@ -34,10 +34,13 @@ class LinUCB(LinearBandit):
 
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(UCB action, its margin over no contact, greedy action)."""
-        none, send = mean_scores(self.model.theta, feats, self.model)
+        mean = mean_scores(self.model.theta, feats, self.model)
         var_none, var_send = variances(feats, self.model)
-        actions, margin = best_allowed(none + self.alpha * np.sqrt(var_none), send + self.alpha * np.sqrt(var_send), mask.channel_ok)
-        return actions, margin, best_allowed(none, send, mask.channel_ok)[0]
+        send = np.sqrt(var_send, out=var_send)
+        send *= self.alpha
+        send += mean.full()
+        actions, margin = best_allowed_arm(mean.none + self.alpha * np.sqrt(var_none), send, mask.channel_ok)
+        return actions, margin, best_allowed(mean, mask.channel_ok)[0]
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
         """Exact: all mass on the UCB action."""

@@ -37,7 +37,7 @@ class LinearThompson(LinearBandit):
 
     def _draw(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         theta = self.model.sample(len(feats.base), self.scale, rng)
-        return best_allowed(*mean_scores(theta, feats, self.model), mask.channel_ok)
+        return best_allowed(mean_scores(theta, feats, self.model), mask.channel_ok)
 
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
         actions, margin = self._draw(feats, mask, rng)

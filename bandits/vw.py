@@ -56,15 +56,15 @@ class VowpalPolicy(Policy):
                 lines.append("|A none")
                 continue
             o, h, s = ACTION_OFFER[a], ACTION_CHANNEL[a], ACTION_SLOT[a]
-            rb, rv, df, dr = obs_row["offer"][i, o, -4:]
-            opens, tiring = obs_row["channel"][i, h, -2:]
+            rb, rv, df, dr = obs_row["offer"][i, o]
+            opens, tiring = obs_row["channel"][i, h]
             lines.append(f"|A o{o} h{h} s{s} rb:{rb:.4g} rv:{rv:.4g} df:{df:.4g} dr:{dr:.4g} op:{opens:.4g} ti:{tiring:.4g}")
         return lines
 
     @staticmethod
     def _features(obs: np.ndarray) -> dict[str, np.ndarray]:
         f = arm_features(obs)
-        return {"shared": np.concatenate([f.base[:, 0], f.contact[:, 0, 1:]], axis=1), "offer": f.offer, "channel": f.channel}
+        return {"shared": np.concatenate([f.base, f.contact[:, 1:]], axis=1), "offer": f.offer, "channel": f.channel}
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
         feats = self._features(obs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandits.base import LinearBandit
+from bandits.base import LinearBandit, best_allowed, best_allowed_arm
 from bandits.bootstrap import BootstrapEnsemble
 from bandits.delayed import DelayedRewards
 from bandits.epsilon_greedy import EpsilonGreedy
@@ -57,8 +57,8 @@ def test_learner_finds_the_best_arm_and_regret_grows_sublinearly(name):
         ctx = DecisionContext(day, day % 7, np.random.default_rng(day), np.arange(400))
         d = policy.act(obs, mask, ctx)
         feats = arm_features(obs, policy.nonlinear)
-        none, send = mean_scores(truth, feats, policy.model)
-        value = np.concatenate([none[:, None], send.reshape(400, -1)], axis=1)
+        scores = mean_scores(truth, feats, policy.model)
+        value = np.concatenate([scores.none[:, None], scores.full().reshape(400, -1)], axis=1)
         regret.append(float((value.max(axis=1) - value[np.arange(400), d.actions]).mean()))
         reward = value[np.arange(400), d.actions] + rng.normal(0, 1.0, 400)
         policy.update(Feedback(np.full(400, day), obs, d.actions, d.propensity, reward))
@@ -158,3 +158,29 @@ def test_tampered_or_foreign_state_is_a_clear_error(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable bandit state"):
         LinUCB.load_state(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("per_shopper", [False, True])
+def test_additive_scores_match_the_explicit_feature_vectors(per_shopper):
+    rng = np.random.default_rng(5)
+    model = RidgeModel(block_widths(True))
+    obs = contexts(rng, 6)
+    feats = arm_features(obs, True)
+    theta = rng.normal(size=(6, model.d) if per_shopper else model.d)
+    scores = mean_scores(theta, feats, model)
+    value = np.concatenate([scores.none[:, None], scores.full().reshape(6, -1)], axis=1)
+    for a in range(N_ACTIONS):
+        phi = feats.rows(np.full(6, a))
+        expected = (phi * theta).sum(axis=1) if per_shopper else phi @ theta
+        np.testing.assert_allclose(value[:, a], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_separable_choice_equals_the_argmax_over_every_allowed_arm():
+    rng = np.random.default_rng(6)
+    n = 500
+    scores = mean_scores(rng.normal(size=sum(block_widths())), arm_features(contexts(rng, n)), RidgeModel(block_widths()))
+    ok = rng.random((n, N_CHANNELS)) < 0.4  # some shoppers with no channel at all
+    actions, margin = best_allowed(scores, ok)
+    expected, expected_margin = best_allowed_arm(scores.none, scores.full(), ok)
+    assert np.array_equal(actions, expected) and (actions == 0).any() and (actions > 0).any()
+    np.testing.assert_allclose(margin, expected_margin, rtol=1e-5, atol=1e-5)

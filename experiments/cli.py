@@ -24,9 +24,12 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 schema.register()
 
 
-def run(cfg: DictConfig, run_dir: Path) -> None:
-    """Do the configured task in ``run_dir``; the testable part of the command."""
-    typed = schema.to_config(cfg)
+def run(cfg: DictConfig, run_dir: Path, policy: str | None = None) -> None:
+    """Do the configured task in ``run_dir``; the testable part of the command.
+
+    ``policy`` is the choice of the ``policy`` group (``offerlab policy=linucb``), see :func:`schema.to_config`.
+    """
+    typed = schema.to_config(cfg, policy)
     if typed.task not in TASKS:
         raise ConfigError(f"task={typed.task!r}: unknown; allowed: {', '.join(TASKS)}")
     TASKS[typed.task](typed, run_dir)
@@ -35,9 +38,10 @@ def run(cfg: DictConfig, run_dir: Path) -> None:
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        run(cfg, run_dir)
+        run(cfg, run_dir, hydra_cfg.runtime.choices.get("policy"))
     except ConfigError as e:
         print(f"offerlab: config error: {e}", file=sys.stderr)
         _discard_scaffold(run_dir)

@@ -56,15 +56,19 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
     write_table(mix, run_dir / "action_mix.csv")
     write_plots(daily, mix, archetypes, run_dir)
     write_tensorboard(results, daily, OmegaConf.to_yaml(OmegaConf.structured(cfg)), run_dir)
-    header = (
+    write_report(comparison, daily, conditions(cfg, exp.seeds), run_dir)
+    return comparison
+
+
+def conditions(cfg: Config, seeds: list[int]) -> str:
+    """The report's first paragraph: the market, seeds and guardrails the numbers hold for."""
+    return (
         f"Market `{cfg.market.name}`: {cfg.market.population.size:,} shoppers at the start, {cfg.market.horizon_days} days from "
-        f"{cfg.market.start_date}; seeds {list(exp.seeds)} (common random numbers: every policy meets the same shoppers); "
+        f"{cfg.market.start_date}; seeds {list(seeds)} (common random numbers: every policy meets the same shoppers); "
         f"frequency cap {cfg.guardrails.frequency_cap_7d} per 7 days; daily budget {cfg.guardrails.daily_budget or 'none'}. "
         f"Intervals are 95% Student-t across seeds; differences are paired by seed. Python {platform.python_version()}, "
         f"{platform.machine()}."
     )
-    write_report(comparison, daily, header, run_dir)
-    return comparison
 
 
 def prepare(cfg: Config, run_dir: Path) -> tuple[dict[str, dict], dict[str, float]]:

@@ -58,12 +58,20 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
         row["incremental_profit_per_shopper"] = row["incremental_profit"] / r.shoppers
         row["sends_per_shopper"] = row["sends"] / r.shoppers
         rows.append(row)
-    table = pd.DataFrame(rows)
+    return with_pct_of_oracle(pd.DataFrame(rows))[SUMMARY_COLUMNS]
+
+
+def with_pct_of_oracle(summary: pd.DataFrame) -> pd.DataFrame:
+    """``pct_of_oracle`` of every row from the oracle's row on the same seed (NaN without one).
+
+    Recomputed when summaries of separate runs are gathered: the oracle may have run in another one.
+    """
+    table = summary.copy()
     oracle = table[table.policy == ORACLE].set_index("seed")["incremental_profit"]
     table["pct_of_oracle"] = [
         100 * inc / oracle[s] if s in oracle.index and oracle[s] > 0 else np.nan for s, inc in zip(table.seed, table.incremental_profit)
     ]
-    return table[SUMMARY_COLUMNS]
+    return table
 
 
 def best_rule(summary: pd.DataFrame) -> str | None:
@@ -132,6 +140,17 @@ def mix_table(results: list[RunResult]) -> pd.DataFrame:
     for policy in dict.fromkeys(r.policy for r in results):
         total = sum(r.sends_by_day.sum(axis=0) for r in results if r.policy == policy)
         for part, counts in action_mix(total).items():
-            share = counts / counts.sum() if counts.sum() else counts
-            rows += [{"policy": policy, "part": part, "value": names[part][k], "sends": counts[k], "share": share[k]} for k in range(len(counts))]
-    return pd.DataFrame(rows)
+            rows += [{"policy": policy, "part": part, "value": names[part][k], "sends": counts[k]} for k in range(len(counts))]
+    return with_shares(pd.DataFrame(rows))
+
+
+def combine_mix(mixes: list[pd.DataFrame]) -> pd.DataFrame:
+    """Mix tables of runs on different seeds as one: their sends added up per policy, shares recomputed."""
+    sends = pd.concat(mixes, ignore_index=True).groupby(["policy", "part", "value"], sort=False, as_index=False)["sends"].sum()
+    return with_shares(sends)
+
+
+def with_shares(mix: pd.DataFrame) -> pd.DataFrame:
+    """``share``: each row's sends over its policy's sends in that part (0 for a policy that sent nothing)."""
+    total = mix.groupby(["policy", "part"], sort=False)["sends"].transform("sum")
+    return mix.assign(share=(mix["sends"] / total.where(total > 0)).fillna(0.0))

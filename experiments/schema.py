@@ -8,13 +8,16 @@ a message naming the key, the value and what is allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from policies.registry import LEARNERS, OPTIONAL, TRAINED, check_params, known_policies
 from sim.config import ConfigError, GuardrailConfig, MarketConfig, bounded, validate
+
+POLICY_DIR = Path(__file__).resolve().parents[1] / "configs" / "policy"
 
 @dataclass
 class ExperimentConfig:
@@ -93,8 +96,9 @@ class Config:
 
     task: str = "compare"
     """a key of experiments.tasks.TASKS: compare = policies x seeds with a report; simulate = one market, no contact"""
-    seed: int = bounded(0, ge=0, le=2**31 - 1)
-    """the one seed all random streams derive from"""
+    seed: Optional[int] = bounded(None, ge=0, le=2**31 - 1)
+    """the trial's market seed, from which all random streams derive: the task runs on it alone instead of
+    ``experiment.seeds`` (null = those; task=simulate: 0). ``offerlab -m seed=1,2,3`` makes one trial per seed"""
     market: MarketConfig = field(default_factory=MarketConfig)
     guardrails: GuardrailConfig = field(default_factory=GuardrailConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
@@ -105,20 +109,47 @@ class Config:
     serve: ServeConfig = field(default_factory=ServeConfig)
 
 
+TRIAL_TASKS = ("compare",)
+"""tasks that run one policy per trial when ``policy=<name>`` is given"""
+
+
 def register() -> None:
-    """Put the schemas where the YAML files' defaults lists find them."""
+    """Put the schemas where the YAML files' defaults lists find them, and make every policy a choice of ``policy=``.
+
+    A learner's ``configs/policy/<name>.yaml`` is already a choice (its ``# @package policies.<name>``
+    header puts it where its hyperparameters live); every other policy (baselines, ``rules_<table>``)
+    gets an empty choice here, so ``offerlab policy=rules_rfm`` composes, ``--help`` and tab
+    completion list it, and an unknown name is refused by Hydra with the list of choices.
+    """
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="market", name="market_schema", node=MarketConfig)
     cs.store(group="guardrails", name="guardrails_schema", node=GuardrailConfig)
+    with_yaml = {p.stem for p in POLICY_DIR.glob("*.yaml")}
+    for name in known_policies():
+        if name not in with_yaml:
+            cs.store(group="policy", name=name, node={}, package="_global_")  # sets nothing: the choice is the point
 
 
-def to_config(cfg: DictConfig) -> Config:
-    """The composed config as typed dataclasses, with every range checked."""
+def to_config(cfg: DictConfig, policy: str | None = None) -> Config:
+    """The composed config as typed dataclasses, with every range checked.
+
+    ``policy`` is the choice of the ``policy`` group (``offerlab policy=linucb``; the CLI reads it from
+    Hydra's runtime choices): the trial runs that policy, and its no-contact twin, instead of
+    ``experiment.policies``. ``seed``, when set, replaces ``experiment.seeds`` the same way.
+    """
     obj = OmegaConf.to_object(cfg)
     assert isinstance(obj, Config)
     validate(obj)
     known = known_policies()
+    if policy is not None:
+        if obj.task not in TRIAL_TASKS:
+            raise ConfigError(f"policy={policy}: picks the policy of a trial of task={'/'.join(TRIAL_TASKS)}; task={obj.task} runs none")
+        if policy not in known:
+            raise ConfigError(f"policy={policy}: unknown; allowed: {', '.join(known)}")
+        obj.experiment.policies = [policy]
+    if obj.seed is not None:
+        obj.experiment.seeds = [obj.seed]
     for name in obj.experiment.policies:
         if name not in known:
             raise ConfigError(f"experiment.policies: {name!r} is unknown; allowed: {', '.join(known)}")

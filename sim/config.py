@@ -205,8 +205,8 @@ def validate(cfg: Any, path: str = "") -> None:
             validate(value, key + ".")
             continue
         lo, hi, gt = f.metadata.get("ge"), f.metadata.get("le"), f.metadata.get("gt")
-        if lo is None and hi is None and gt is None:
-            continue
+        if (lo is None and hi is None and gt is None) or (value is None and f.default is None):
+            continue  # unbounded, or an optional setting left unset
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}={value!r}: must be a number")
         if (lo is not None and value < lo) or (hi is not None and value > hi) or (gt is not None and value <= gt):

@@ -52,16 +52,16 @@ def best_allowed(scores: SendScores, channel_ok: np.ndarray) -> tuple[np.ndarray
     return np.where(better, encode(o, h, s), 0).astype(np.int64), np.where(better, margin, 0.0)
 
 
-def best_allowed_arm(none: np.ndarray, send: np.ndarray, channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`best_allowed` for scores with no additive form, given as (n,) and (n, O, H, S) arrays.
+def best_allowed_arm(none: np.ndarray, send: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`best_allowed` for scores with no additive form, given as (n,) and (n, O, H, S) arrays
+    in which the arms the mask forbids are already -inf (:meth:`bandits.linear.SendScores.full`).
 
-    Send arms on channels the mask forbids are never chosen. The flat index of (o, h, s) in an
-    (O, H, S) array is exactly ``action - 1`` (:func:`sim.catalogue.encode`).
+    The flat index of (o, h, s) in an (O, H, S) array is exactly ``action - 1`` (:func:`sim.catalogue.encode`).
     """
     n = len(none)
-    masked = np.where(channel_ok[:, None, :, None], send, -np.inf).reshape(n, -1)
-    k = masked.argmax(axis=1)
-    best = masked[np.arange(n), k]
+    flat = send.reshape(n, -1)
+    k = flat.argmax(axis=1)
+    best = flat[np.arange(n), k]
     better = best > none
     return np.where(better, k + 1, 0).astype(np.int64), np.where(better, best - none, 0.0)
 

@@ -121,6 +121,8 @@ _RECENCY, _FREQUENCY, _CONTACTS_7D = index("recency"), index("frequency"), index
 _GENERAL = OFFER_CATEGORY < 0
 """offers without a category (info, free shipping, ...): their relevance is the shopper's strongest category"""
 _CATEGORY = np.maximum(OFFER_CATEGORY, 0)
+_DEPTH = OFFER_DEPTH.astype(np.float32)
+_FATIGUE = CHANNEL_FATIGUE.astype(np.float32)
 
 
 def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
@@ -143,10 +145,9 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     rel_bought = np.where(_GENERAL, bought.max(axis=1, keepdims=True), bought[:, _CATEGORY])  # (n, O)
     rel_views = np.where(_GENERAL, views.max(axis=1, keepdims=True), views[:, _CATEGORY])
     freq, rec = obs[:, _FREQUENCY][:, None], obs[:, _RECENCY][:, None]
-    offer = [rel_bought[..., None], rel_views[..., None], (OFFER_DEPTH * freq)[..., None], (OFFER_DEPTH * rec)[..., None]]
+    offer = [rel_bought[..., None], rel_views[..., None], (_DEPTH * freq)[..., None], (_DEPTH * rec)[..., None]]
     if nonlinear:
-        offer.append(OFFER_DEPTH[None, :, None] * rec_bins[:, None, :])
-    tiring = obs[:, _CONTACTS_7D][:, None] * CHANNEL_FATIGUE
+        offer.append(_DEPTH[None, :, None] * rec_bins[:, None, :])
+    tiring = obs[:, _CONTACTS_7D][:, None] * _FATIGUE
     channel = np.stack([obs[:, _OPENS], tiring], axis=2)
-    return ArmFeatures(base, np.concatenate(contact, axis=1), np.concatenate(offer, axis=2).astype(np.float32),
-                       channel.astype(np.float32), np.zeros((n, N_SLOTS, 0), dtype=np.float32))
+    return ArmFeatures(base, np.concatenate(contact, axis=1), np.concatenate(offer, axis=2), channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32))

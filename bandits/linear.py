@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.blas import dsyrk
 
 from bandits.features import ArmFeatures
 
@@ -45,12 +46,24 @@ class RidgeModel:
         self._solve()
 
     def update(self, phi: np.ndarray, reward: np.ndarray, weight: np.ndarray | None = None) -> None:
-        """Add a batch of (feature row, reward) pairs, optionally weighted (bootstrap resampling)."""
+        """Add a batch of (feature row, reward) pairs, optionally weighted (bootstrap resampling).
+
+        :math:`\\Phi^\\top W \\Phi = (W^{1/2}\\Phi)^\\top (W^{1/2}\\Phi)` is one symmetric rank-k update (BLAS
+        ``dsyrk``: half the work of a general product), over the rows of non-zero weight only.
+        """
         phi = np.asarray(phi, dtype=np.float64)
-        w = np.ones(len(phi)) if weight is None else np.asarray(weight, dtype=np.float64)
-        self.A += phi.T @ (phi * w[:, None])
-        self.b += phi.T @ (w * np.asarray(reward, dtype=np.float64))
+        reward = np.asarray(reward, dtype=np.float64)
         self.n_obs += len(phi)
+        if weight is not None:
+            keep = np.asarray(weight) > 0
+            root = np.sqrt(np.asarray(weight, dtype=np.float64)[keep])
+            phi = phi[keep]
+            phi *= root[:, None]
+            self.b += phi.T @ (root * reward[keep])
+        else:
+            self.b += phi.T @ reward
+        upper = dsyrk(1.0, phi.T)  # phi' phi, upper triangle; phi.T is Fortran-ordered: no copy
+        self.A += np.triu(upper) + np.triu(upper, 1).T
         self._solve()
 
     def _solve(self) -> None:
@@ -107,10 +120,19 @@ class SendScores:
     channel: np.ndarray  # (n, H)
     slot: np.ndarray  # (n, S)
 
-    def full(self) -> np.ndarray:
-        """(n, O, H, S) the score of every send arm."""
-        oh = self.offer[:, :, None] + (self.channel + (self.none + self.contact)[:, None])[:, None, :]
-        return oh[..., None] + self.slot[:, None, None, :]
+    def full(self, channel_ok: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """(n, O, H, S) the score of every send arm, -inf on channels ``channel_ok`` (n, H) forbids.
+
+        With ``out``, the scores are added to it in place (an upper confidence bound is the mean
+        plus a bonus): one pass over the 255 arms instead of two.
+        """
+        channel = self.channel if channel_ok is None else np.where(channel_ok, self.channel, -np.inf)
+        oh = self.offer[:, :, None] + (channel + (self.none + self.contact)[:, None])[:, None, :]
+        if out is None:
+            return oh[..., None] + self.slot[:, None, None, :]
+        out += oh[..., None]
+        out += self.slot[:, None, None, :]
+        return out
 
 
 def _option_scores(dense: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -140,8 +162,9 @@ def mean_scores(theta: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> Sen
     return SendScores(none, sent, *(_option_scores(f, t) for f, t in zip(feats.options(), options)))
 
 
-def variances(feats: ArmFeatures, model: RidgeModel) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\phi^\\top \\Sigma \\phi` of no contact, (n,), and of every send arm, (n, O, H, S), with :math:`\\Sigma = A^{-1}`.
+def variances(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`\\phi^\\top \\Sigma \\phi` of no contact, (n,), and of every send arm, (n, O, H, S), with :math:`\\Sigma = c A^{-1}`
+    (``scale`` c: an exploration weight squared costs nothing here, and a pass over the arms later).
 
     A send arm's vector is a fixed part f (base and contact blocks, the same for every send) and,
     per option block j (offer, channel, slot), a one-hot :math:`e_j` and dense features
@@ -154,7 +177,7 @@ def variances(feats: ArmFeatures, model: RidgeModel) -> tuple[np.ndarray, np.nda
     multiplied: a few matrix products over all shoppers, then the (n, O, H, S) tensor is assembled
     from the per-option (n, m_j) and per-pair (n, m_j, m_l) terms by broadcasting.
     """
-    sig = model.cov_f32
+    sig = model.cov_f32 if scale == 1.0 else model.cov_f32 * np.float32(scale)
     cuts = np.cumsum([0, *model.widths])
     fixed = np.concatenate([feats.base, feats.contact], axis=1)
     f_sig = fixed @ sig[: cuts[2]]  # (n, d): f's row of Sigma against every coordinate
@@ -190,5 +213,6 @@ def variances(feats: ArmFeatures, model: RidgeModel) -> tuple[np.ndarray, np.nda
     offer, channel, slot = own
     oh = 2 * pair(0, 1) + offer[:, :, None] + (channel + f_f[:, None])[:, None, :]
     os_ = 2 * pair(0, 2) + slot[:, None, :]
-    send = oh[..., None] + os_[:, :, None, :] + 2 * pair(1, 2)[:, None]
+    send = oh[..., None] + os_[:, :, None, :]
+    send += 2 * pair(1, 2)[:, None]
     return none, np.maximum(send, 0.0, out=send)

@@ -35,11 +35,9 @@ class LinUCB(LinearBandit):
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(UCB action, its margin over no contact, greedy action)."""
         mean = mean_scores(self.model.theta, feats, self.model)
-        var_none, var_send = variances(feats, self.model)
-        send = np.sqrt(var_send, out=var_send)
-        send *= self.alpha
-        send += mean.full()
-        actions, margin = best_allowed_arm(mean.none + self.alpha * np.sqrt(var_none), send, mask.channel_ok)
+        var_none, bonus = variances(feats, self.model, scale=self.alpha**2)  # alpha^2 phi' A^-1 phi
+        upper = mean.full(mask.channel_ok, out=np.sqrt(bonus, out=bonus))
+        actions, margin = best_allowed_arm(mean.none + np.sqrt(var_none), upper)
         return actions, margin, best_allowed(mean, mask.channel_ok)[0]
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:

@@ -10,15 +10,22 @@ from bandits.linear import mean_scores
 from policies.base import Decision
 from sim.guardrails import ActionMask
 
+POOL = 256
+"""posterior draws shared by the propensity estimates of a batch (each shopper uses ``propensity_draws`` distinct ones)"""
+
 
 class LinearThompson(LinearBandit):
-    """Posterior sampling (Agrawal & Goyal 2013), one draw per shopper.
+    """Posterior sampling (Agrawal & Goyal 2013), one independent draw per shopper.
 
     .. math::  \\tilde\\theta_i \\sim N(\\hat\\theta, v^2 A^{-1}), \\qquad a_i = \\arg\\max_a \\tilde\\theta_i^\\top \\phi(x_i, a)
 
     The probability of the chosen action has no closed form; it is *estimated* as the share of
     ``propensity_draws`` further posterior draws (plus the acting one) that choose the same
-    action, so it is at least 1 / (draws + 1).
+    action, so it is at least 1 / (draws + 1). The further draws come from a pool of
+    :data:`POOL` draws made once per batch, shopper i taking the pool's members
+    :math:`(r_i + j) \\bmod` POOL for a random offset :math:`r_i`: each shopper's draws are still
+    independent posterior draws, so its estimate is unbiased, while a batch needs POOL draws
+    instead of one per shopper and estimate (drawing is most of the work).
     """
 
     name = "thompson"
@@ -26,8 +33,8 @@ class LinearThompson(LinearBandit):
     def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15):
         if not scale >= 0:
             raise ValueError(f"scale={scale!r}: must be >= 0")
-        if propensity_draws < 0:
-            raise ValueError(f"propensity_draws={propensity_draws!r}: must be >= 0")
+        if not 0 <= propensity_draws <= POOL:
+            raise ValueError(f"propensity_draws={propensity_draws!r}: must be in [0, {POOL}]")
         super().__init__(ridge)
         self.scale = scale
         self.propensity_draws = propensity_draws
@@ -35,19 +42,22 @@ class LinearThompson(LinearBandit):
     def params(self) -> dict[str, float]:
         return {"scale": self.scale, "propensity_draws": self.propensity_draws, **super().params()}
 
-    def _draw(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        theta = self.model.sample(len(feats.base), self.scale, rng)
+    def _choice(self, theta: np.ndarray, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         return best_allowed(mean_scores(theta, feats, self.model), mask.channel_ok)
 
+    def _pooled(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator, k: int) -> np.ndarray:
+        """(k, n) the choices of k posterior draws per shopper, taken from one pool (see the class docstring)."""
+        pool = self.model.sample(POOL, self.scale, rng)
+        offset = rng.integers(0, POOL, len(feats.base))
+        return np.stack([self._choice(pool[(offset + j) % POOL], feats, mask)[0] for j in range(k)]).reshape(k, -1)
+
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
-        actions, margin = self._draw(feats, mask, rng)
-        same = np.ones(len(actions))
-        for _ in range(self.propensity_draws):
-            same += self._draw(feats, mask, rng)[0] == actions
+        actions, margin = self._choice(self.model.sample(len(feats.base), self.scale, rng), feats, mask)
+        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws) == actions).sum(axis=0)
         greedy, _ = self.greedy(feats, mask)
         self.exploration = float((actions != greedy).mean()) if len(actions) else 0.0
         return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
         """Estimated: the share of ``propensity_draws + 1`` posterior draws that choose each action."""
-        return vote_share(np.stack([self._draw(feats, mask, rng)[0] for _ in range(self.propensity_draws + 1)]))
+        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1))

@@ -181,6 +181,6 @@ def test_the_separable_choice_equals_the_argmax_over_every_allowed_arm():
     scores = mean_scores(rng.normal(size=sum(block_widths())), arm_features(contexts(rng, n)), RidgeModel(block_widths()))
     ok = rng.random((n, N_CHANNELS)) < 0.4  # some shoppers with no channel at all
     actions, margin = best_allowed(scores, ok)
-    expected, expected_margin = best_allowed_arm(scores.none, scores.full(), ok)
+    expected, expected_margin = best_allowed_arm(scores.none, scores.full(ok))
     assert np.array_equal(actions, expected) and (actions == 0).any() and (actions > 0).any()
     np.testing.assert_allclose(margin, expected_margin, rtol=1e-5, atol=1e-5)

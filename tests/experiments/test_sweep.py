@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from experiments import cli, compare, schema
+from experiments.gather import fresh_policies
 from experiments.ray_local import temp_dir
 from tests.experiments.test_cli import OFFERLAB, offerlab
 
@@ -133,3 +134,14 @@ def test_ctrl_c_during_the_runs_leaves_no_result_file(tmp_path):
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     left = {p.name for p in run_dir.iterdir()}
     assert left <= {".hydra", "cli.log"}, left  # no table, plot, report or temporary file
+
+
+def test_gathering_keeps_a_shared_twin_once_and_refuses_trials_of_different_markets(tmp_path):
+    seen: dict = {}
+    first = pd.DataFrame({"policy": ["no_contact", "linucb"], "seed": [1, 1], "profit": [10.0, 12.0]})
+    assert fresh_policies(first, seen, tmp_path) == {"no_contact", "linucb"}
+    second = pd.DataFrame({"policy": ["no_contact", "thompson"], "seed": [1, 1], "profit": [10.0, 11.0]})
+    assert fresh_policies(second, seen, tmp_path) == {"thompson"}
+    other_market = pd.DataFrame({"policy": ["no_contact", "blast"], "seed": [1, 1], "profit": [9.0, 11.0]})
+    with pytest.raises(ValueError, match="no_contact on seed 1 earned 9.0 here and 10.0 in an earlier trial"):
+        fresh_policies(other_market, seen, tmp_path)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
+from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -20,13 +23,13 @@ from experiments.runner import RunResult, run_all
 from experiments.schema import Config
 from experiments.tensorboard import write_tensorboard
 from policies.ppo import PPOConfig, train
+from sim.config import GuardrailConfig, MarketConfig
 
 
 def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
     """Run the experiment and write its folder; returns the comparison table."""
     exp = cfg.experiment
     policies = list(dict.fromkeys([HOLDOUT, *exp.policies]))  # the holdout twin is always run
-    params, trained_seconds = prepare(cfg, run_dir)
     bar = tqdm(total=len(policies) * len(exp.seeds), desc=f"compare on {cfg.market.name}", unit="run")
     with DecisionWriter(run_dir / "decisions.parquet") if exp.log_shoppers else nullcontext() as writer:
 
@@ -37,8 +40,7 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
                 writer.write(result.decisions)
                 result.decisions = None  # streamed to disk: memory stays flat however many runs
 
-        results = run_all(policies, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress, params,
-                          save_dir=run_dir / "policies" if exp.save_policies else None)
+        results, trained_seconds = run_with_training(cfg, policies, run_dir, progress)
     bar.close()
     for result in results:
         result.train_seconds += trained_seconds.get(result.policy, 0.0)
@@ -71,21 +73,46 @@ def conditions(cfg: Config, seeds: list[int]) -> str:
     )
 
 
-def prepare(cfg: Config, run_dir: Path) -> tuple[dict[str, dict], dict[str, float]]:
-    """The policies' hyperparameters for the runs, with PPO trained first; and the seconds spent training.
+def run_with_training(cfg: Config, policies: list[str], run_dir: Path,
+                      progress: Callable[[RunResult], None]) -> tuple[list[RunResult], dict[str, float]]:
+    """Every policy on every seed, PPO trained first; the results in policy-major order, and the seconds spent training.
 
-    PPO learns before the runs, once, on its own market seeds (``policies/ppo.py``), into
-    ``run_dir/ppo/``, unless ``policies.ppo.model_path`` names a model; every run then loads the
-    same best model and acts with it, frozen.
+    PPO learns once, on its own market seeds (``policies/ppo.py``), into ``run_dir/ppo/``, unless
+    ``policies.ppo.model_path`` names a model; its runs then all load the same best model and act
+    with it, frozen. Training takes one core for minutes, so with ``jobs`` >= 2 it runs in its own
+    process while the other policies' runs share the remaining ``jobs - 1``; PPO's runs follow.
+    The results do not depend on ``jobs``.
     """
+    exp = cfg.experiment
     params = dict(cfg.policies)
     config = PPOConfig(**params.get("ppo", {}))
-    if "ppo" not in cfg.experiment.policies or config.model_path:
-        return params, {}
-    start = time.perf_counter()
-    model = train(config, cfg.market, cfg.guardrails, run_dir / "ppo")
+    save_dir = run_dir / "policies" if exp.save_policies else None
+
+    def runs(names: list[str], jobs: int, params: dict) -> list[RunResult]:
+        return run_all(names, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, jobs, progress, params, save_dir)
+
+    if "ppo" not in policies or config.model_path:
+        return runs(policies, exp.jobs, params), {}
+    others = [p for p in policies if p != "ppo"]
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) if exp.jobs > 1 else nullcontext() as pool:
+        if pool is None:
+            model, seconds = timed_training(config, cfg.market, cfg.guardrails, run_dir / "ppo")
+            results = runs(others, 1, params)
+        else:
+            training = pool.submit(timed_training, config, cfg.market, cfg.guardrails, run_dir / "ppo")
+            results = runs(others, exp.jobs - 1, params)
+            model, seconds = training.result()
     params["ppo"] = {**params.get("ppo", {}), "model_path": str(model)}
-    return params, {"ppo": time.perf_counter() - start}
+    results += runs(["ppo"], exp.jobs, params)
+    order = {p: k for k, p in enumerate(policies)}
+    return sorted(results, key=lambda r: order[r.policy]), {"ppo": seconds}
+
+
+def timed_training(config: PPOConfig, market: MarketConfig, guardrails: GuardrailConfig, out: Path) -> tuple[Path, float]:
+    """:func:`policies.ppo.train`, and its wall seconds (a module-level function: it runs in a worker process)."""
+    start = time.perf_counter()
+    model = train(config, market, guardrails, out)
+    return model, time.perf_counter() - start
 
 
 class DecisionWriter:

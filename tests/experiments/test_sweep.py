@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +42,7 @@ def test_policy_and_seed_pick_one_trial_and_keep_the_hyperparameter_overrides():
     cfg, choice = composed("experiment=smoke", "policy=rules_rfm")
     assert cfg.experiment.policies == ["rules_rfm"] and cfg.experiment.seeds == [0, 1, 2]
     cfg, choice = composed("experiment=smoke")
-    assert choice is None and len(cfg.experiment.policies) == 8 and cfg.experiment.seeds == [0, 1, 2]
+    assert choice is None and len(cfg.experiment.policies) == 13 and cfg.experiment.seeds == [0, 1, 2]
 
 
 def test_unknown_policy_and_a_policy_for_a_task_without_one_are_refused(tmp_path):
@@ -115,7 +116,7 @@ def test_a_write_interrupted_mid_file_leaves_only_complete_files(tmp_path, monke
     names = {p.name for p in tmp_path.iterdir()}
     assert "summary.csv" in names and "summary.parquet" not in names  # the first table is whole, the second was never renamed in
     assert not [n for n in names if n.endswith(".tmp")]
-    assert len(pd.read_csv(tmp_path / "summary.csv")) == 8
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == len(cfg.experiment.policies)  # one seed
     monkeypatch.undo()
     assert len(pd.read_parquet(tmp_path / "decisions.parquet")) > 0  # streamed during the runs, complete before the tables
 
@@ -133,7 +134,8 @@ def test_ctrl_c_during_the_runs_leaves_no_result_file(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     left = {p.name for p in run_dir.iterdir()}
-    assert left <= {".hydra", "cli.log"}, left  # no table, plot, report or temporary file
+    assert left <= {".hydra", "cli.log", "ppo"}, left  # no table, plot, report or temporary file
+    assert zipfile.is_zipfile(run_dir / "ppo" / "best_model.zip")  # PPO trained before the runs: its model is whole
 
 
 def test_gathering_keeps_a_shared_twin_once_and_refuses_trials_of_different_markets(tmp_path):

@@ -77,6 +77,8 @@ class LinearBandit(Policy):
         self.model = RidgeModel(block_widths(self.nonlinear), ridge)
         self.exploration = 0.0
         """share of today's decisions that differ from the greedy choice (for TensorBoard)"""
+        self.learned_on: tuple[int, ...] = ()
+        """market seeds whose rewards are in the model (kept with the state, so it is not evaluated on the shoppers it learned from)"""
 
     @abstractmethod
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision: ...
@@ -100,13 +102,15 @@ class LinearBandit(Policy):
         feats = arm_features(feedback.obs, self.nonlinear)
         self.model.update(feats.rows(feedback.actions), feedback.reward)
 
-    def save(self, path: Path) -> None:
-        """Parameters as a portable .npz (no pickle): the ridge model's A and b, the class, the hyperparameters.
+    def save(self, path: Path, seed: int | None = None) -> None:
+        """Parameters as a portable .npz (no pickle): the ridge model's A and b, the class, the hyperparameters,
+        and the market seeds learned on (``seed``: the one of the run that ends here).
 
         Reloading it with :meth:`load_state` resumes learning exactly where it stopped.
         """
+        learned_on = [*self.learned_on, *([] if seed is None else [seed])]
         np.savez(Path(path), version=np.array(STATE_VERSION), kind=np.array(type(self).__name__), params=np.array(repr(self.params())),
-                 **self._arrays())
+                 learned_on=np.array(learned_on, dtype=np.int64), **self._arrays())
 
     def params(self) -> dict[str, float]:
         return {"ridge": self.model.ridge}
@@ -137,4 +141,5 @@ class LinearBandit(Policy):
             if saved != policy.model.widths:
                 raise ValueError(f"{path}: saved for feature blocks {saved}, this offerlab's are {policy.model.widths}; retrain it")
             policy._restore(data)
+            policy.learned_on = tuple(int(k) for k in data["learned_on"]) if "learned_on" in data.files else ()
         return policy

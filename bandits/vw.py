@@ -89,6 +89,6 @@ class VowpalPolicy(Policy):
             shared, line = self._lines(feats, i, np.array([a]))
             self.vw.learn(f"{shared}\n0:{-float(r):.6g}:{max(float(p), 1e-6):.6g} {line}")
 
-    def save(self, path) -> None:
-        """VW's own model file (the workspace is native code and does not pickle)."""
+    def save(self, path, seed: int | None = None) -> None:
+        """VW's own model file (the workspace is native code and does not pickle); it has no room for ``seed``."""
         self.vw.save(str(path))

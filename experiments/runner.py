@@ -130,7 +130,7 @@ def _run(
             learn += time.perf_counter() - start
     if save_dir is not None and delayed is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
-        policy.save(save_dir / f"{policy_name}_seed{seed}")
+        policy.save(save_dir / f"{policy_name}_seed{seed}", seed)
     daily = market.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     return RunResult(
         policy=policy_name,

@@ -69,8 +69,9 @@ class Policy(ABC):
     def update(self, feedback: Feedback) -> None:
         """Learn from matured rewards. Rules, the holdout and frozen policies ignore feedback."""
 
-    def save(self, path: Path) -> None:
-        """Write the policy to ``path`` (pickle by default; learners override with portable formats)."""
+    def save(self, path: Path, seed: int | None = None) -> None:
+        """Write the policy to ``path`` (pickle by default; learners override with portable formats);
+        ``seed`` is the market seed of the run it learned in, for formats that keep it."""
         Path(path).write_bytes(pickle.dumps(self))
 
     @staticmethod

@@ -41,7 +41,9 @@ def make_policy(name: str, market: MarketModel, params: dict | None = None) -> P
     unknown or out-of-range one is a ValueError naming ``policies.<name>.<key>``.
     """
     if name in LEARNERS:
-        return configured(name, LEARNERS[name], params)
+        params = dict(params or {})
+        state = params.pop("state", "")
+        return saved_learner(name, Path(state), params) if state else configured(name, LEARNERS[name], params)
     if name == "ppo":
         config = configured(name, PPOConfig, params)
         if not config.model_path:
@@ -61,6 +63,26 @@ def make_policy(name: str, market: MarketModel, params: dict | None = None) -> P
     raise ValueError(f"policy {name!r}: unknown; allowed: {', '.join(known_policies())}")
 
 
+def saved_learner(name: str, state: Path, params: dict) -> Policy:
+    """A learner resumed from ``state`` (``experiment.save_policies=true`` wrote it); it goes on learning in the run.
+
+    The state fixes the hyperparameters it was trained with; one set otherwise in the config is an
+    error naming it rather than silently ignored.
+    """
+    cls = LEARNERS[name]
+    if not hasattr(cls, "load_state"):
+        raise ValueError(f"policies.{name}.state: {name} cannot resume from a saved state")
+    try:
+        policy = cls.load_state(state)
+    except ValueError as e:
+        raise ValueError(f"policies.{name}.state={str(state)!r}: {e}") from None
+    for key, value in params.items():
+        if key in policy.params() and policy.params()[key] != value:
+            raise ValueError(f"policies.{name}.{key}={value!r}: the saved state {state} was trained with {policy.params()[key]!r}; "
+                             f"set it to that or leave the state out")
+    return policy
+
+
 def configured(name: str, cls: type, params: dict | None) -> Any:
     """``cls(**params)``; a bad key or value is a ValueError naming ``policies.<name>.<key>``."""
     try:
@@ -78,7 +100,11 @@ def check_params(name: str, params: dict | None, seeds: list[int] | None = None)
     must also miss them, so that it is never evaluated on the shoppers it was trained on.
     """
     if name not in TRAINED:
-        make_policy(name, None, params)
+        policy = make_policy(name, None, params)
+        overlap = sorted(set(getattr(policy, "learned_on", ())) & set(seeds or ()))
+        if overlap:
+            raise ValueError(f"policies.{name}.state={params['state']!r}: learned on seed(s) {overlap} of this experiment; "
+                             f"evaluate it on other seeds (the shoppers of a seed it learned from are not new to it)")
         return
     config = configured(name, TRAINED[name], params)
     if seeds is not None:

@@ -8,7 +8,7 @@ import pytest
 
 from experiments.metrics import comparison_table, summary_table
 from experiments.runner import run_all, run_policy
-from policies.registry import LEARNERS, TRAINED, known_policies
+from policies.registry import LEARNERS, TRAINED, check_params, known_policies
 from sim import GuardrailConfig
 from sim.catalogue import VALIDITY_DAYS
 from sim.features import FEATURE_NAMES
@@ -84,3 +84,20 @@ def test_comparison_orders_oracle_above_rules_above_random_on_this_market(result
     assert inc["oracle"] > inc.filter(like="rules_").max()
     assert inc["random"] < inc.filter(like="rules_").min()
     assert comparison.loc["rules_rfm", "best_rule"] in inc.index
+
+
+def test_a_saved_learner_resumes_on_new_seeds_and_is_refused_on_the_seed_it_learned_on(tmp_path):
+    trained = run_policy("linucb", 0, CFG, GUARD, save_dir=tmp_path)
+    state = tmp_path / "linucb_seed0.npz"
+    params = {"alpha": 1.0, "ridge": 1.0, "state": str(state)}
+    resumed = run_policy("linucb", 1, CFG, GUARD, params=params)
+    fresh = run_policy("linucb", 1, CFG, GUARD)
+    assert trained.daily["sends"].sum() > 0
+    assert not np.array_equal(resumed.profit_by_row, fresh.profit_by_row)  # it started from what it had learned
+    check_params("linucb", params, seeds=[1, 2])
+    with pytest.raises(ValueError, match=r"policies.linucb.state=.*learned on seed\(s\) \[0\] of this experiment"):
+        check_params("linucb", params, seeds=[0, 1])
+    with pytest.raises(ValueError, match=r"policies.linucb.alpha=2.0: the saved state .* was trained with 1.0"):
+        check_params("linucb", {**params, "alpha": 2.0})
+    run_policy("linucb", 1, CFG, GUARD, params=params, save_dir=tmp_path)
+    assert LEARNERS["linucb"].load_state(tmp_path / "linucb_seed1.npz").learned_on == (0, 1)

@@ -13,7 +13,7 @@ What it measures (one table, conditions in its header)
 
 Run (from the repository root; not a test, run on demand)::
 
-    python benchmarks/bench_ppo.py [--shoppers 2000] [--episodes 1] [--decide-sizes 2000 50000] [--threads 1] [--out DIR]
+    python benchmarks/bench_ppo.py [--shoppers 500] [--episodes 1] [--decide-sizes 2000 50000] [--threads 1] [--out DIR]
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def decide_rate(model: Path, size: int) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shoppers", type=int, default=2000, help="train_shoppers: rows of the training market (default market otherwise)")
+    ap.add_argument("--shoppers", type=int, default=PPOConfig().train_shoppers, help="train_shoppers: shoppers of the training market (default: ppo.yaml's)")
     ap.add_argument("--episodes", type=int, default=1, help="training episodes of 90 days")
     ap.add_argument("--decide-sizes", type=int, nargs="+", default=[2000, 50_000])
     ap.add_argument("--threads", type=int, default=1, help="torch threads")

@@ -45,7 +45,7 @@ from gymnasium import spaces
 from torch import nn
 from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import set_random_seed
@@ -68,17 +68,17 @@ FINAL_MODEL = "final_model.zip"
 class PPOConfig:
     """Hyperparameters of ``configs/policy/ppo.yaml``, checked on construction (a ValueError naming the key)."""
 
-    train_shoppers: int = bounded(2000, ge=100, le=1_000_000)
+    train_shoppers: int = bounded(500, ge=100, le=1_000_000)
     """shoppers of the training market at the start (the experiment's market otherwise); every row is one parallel env"""
-    total_timesteps: int = bounded(3_000_000, ge=1, le=10**10)
+    total_timesteps: int = bounded(2_500_000, ge=1, le=10**10)
     """shopper-days to train on (rounded up to whole rollouts)"""
     n_steps: int = bounded(0, ge=0, le=3650)
     """simulated days per rollout (x rows of the training market = transitions); 0 = the market's horizon, one episode"""
-    batch_size: int = bounded(8192, ge=2, le=10**7)
+    batch_size: int = bounded(4096, ge=2, le=10**7)
     """transitions per gradient step"""
-    n_epochs: int = bounded(3, ge=1, le=100)
+    n_epochs: int = bounded(5, ge=1, le=100)
     """passes over each rollout"""
-    learning_rate: float = bounded(3e-4, gt=0.0, le=1.0)
+    learning_rate: float = bounded(1e-3, gt=0.0, le=1.0)
     gamma: float = bounded(0.99, ge=0.0, le=0.9999)
     """daily discount; the long run needs it close to 1 (0.99 weighs next month's profit by 0.74)"""
     gae_lambda: float = bounded(1.0, ge=0.0, le=1.0)
@@ -93,7 +93,7 @@ class PPOConfig:
     """training rewards are (incremental) profit x reward_scale: value targets O(1) rather than O(100) (see TrainingEnv)"""
     twin_baseline: bool = True
     """reward = profit minus the same shopper's profit in a no-contact twin market (unbiased, far less noisy; see TrainingEnv)"""
-    initial_contact: float = bounded(0.2, ge=0.001, le=0.999)
+    initial_contact: float = bounded(0.05, ge=0.001, le=0.999)
     """probability that the untrained policy contacts a shopper open on every channel (see contact_prior)"""
     seed: int = bounded(0, ge=0, le=2**31 - 1)
     """seed of the network's initial weights, minibatch order and action draws during training"""
@@ -101,7 +101,7 @@ class PPOConfig:
     """market seed of the first training episode; episode k runs on train_seed + k"""
     eval_seed: int = bounded(999, ge=0, le=2**31 - 1)
     """market seed of the evaluations during training (held out from training and from comparisons)"""
-    eval_shoppers: int = bounded(2000, ge=100, le=1_000_000)
+    eval_shoppers: int = bounded(1000, ge=100, le=1_000_000)
     """shoppers of the evaluation market"""
     eval_every: int = bounded(500_000, ge=1, le=10**10)
     """timesteps between evaluations; the best evaluated model is kept as best_model.zip"""
@@ -322,6 +322,30 @@ class TrainingEnv(VecEnvWrapper):
         return obs, (rewards * self.reward_scale).astype(np.float32), dones, infos
 
 
+class DayCentredAdvantages(BaseCallback):
+    """Subtract from each advantage the mean advantage of the other shoppers on the same simulated day.
+
+    Every row of a rollout shares the day, so the day's part of a return (how many days of the
+    horizon remain, the day's demand shock and holidays) is common to all of them, and the value
+    net cannot learn it: the observation has no clock. The leave-one-out mean of the other rows,
+
+    .. math::  \\hat A_{i,t} \\leftarrow \\hat A_{i,t} - \\frac{1}{n-1} \\sum_{j \\ne i} \\hat A_{j,t},
+
+    does not depend on row i's action, so it is a valid baseline (the policy gradient stays
+    unbiased) that removes that common part. Only the policy loss reads advantages; the value
+    net still fits the returns.
+    """
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        adv = self.model.rollout_buffer.advantages  # (n_steps, n_envs), computed before this hook runs
+        n = adv.shape[1]
+        if n > 1:
+            adv -= (adv.sum(axis=1, keepdims=True) - adv) / (n - 1)
+
+
 class TrainingCallback(BaseCallback):
     """Business curves per rollout, evaluation with ``best_model.zip``, checkpoints; all on TensorBoard.
 
@@ -501,7 +525,7 @@ def train(config: PPOConfig, market: MarketConfig, guardrails: GuardrailConfig, 
 
     start = time.perf_counter()
     first = model.num_timesteps
-    model.learn(max(config.total_timesteps - model.num_timesteps, 0), callback=callback, tb_log_name="ppo",
+    model.learn(max(config.total_timesteps - model.num_timesteps, 0), callback=CallbackList([DayCentredAdvantages(), callback]), tb_log_name="ppo",
                 reset_num_timesteps=not config.resume_from)
     seconds = time.perf_counter() - start
     model.save(out / FINAL_MODEL)

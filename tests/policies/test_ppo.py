@@ -117,7 +117,7 @@ def test_a_short_training_learns_restraint_where_it_pays(tmp_path):
     """An easy market: tired shoppers leave fast and are worth a lot, so contacting less is the lesson."""
     market = small_config(size=300, horizon=30, response=ResponseParams(churn_fatigue=0.5, fatigue_half_life=14.0, buy_base=1.0))
     config = PPOConfig(train_shoppers=300, eval_shoppers=300, total_timesteps=40_000, batch_size=1024, n_epochs=4, learning_rate=0.003,
-                       eval_every=10**9, checkpoint_every=10**9)
+                       initial_contact=0.2, eval_every=10**9, checkpoint_every=10**9)  # start over-contacting: the lesson is to stop
     train(config, market, GUARD, tmp_path)
     untrained, trained = pd.read_csv(tmp_path / "evaluations.csv").iloc[[0, -1]].itertuples()  # before any update, after the last
     holdout = run_policy("no_contact", config.eval_seed, market, GUARD).daily["profit"].sum()

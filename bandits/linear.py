@@ -3,7 +3,7 @@
 The model is :math:`r = \\theta^\\top \\phi(x, a) + \\varepsilon` with
 
 .. math::  A = \\lambda I + \\sum_t w_t \\phi_t \\phi_t^\\top, \\qquad b = \\sum_t w_t r_t \\phi_t,
-           \\qquad \\hat\\theta = A^{-1} b, \\qquad \\operatorname{Cov}[\\theta] = v^2 A^{-1}
+           \\qquad \\hat\\theta = A^{-1} b, \\qquad \\operatorname{Cov}[\\theta] = \\hat\\sigma^2 A^{-1}
 
 Updates arrive in daily batches of matured rewards. :math:`A` has a fixed size (the feature
 width, 87 or 106), so each batch adds :math:`\\Phi^\\top W \\Phi` and refactors :math:`A` by
@@ -32,7 +32,7 @@ from bandits.features import ArmFeatures
 class RidgeModel:
     """:math:`A`, :math:`b` and their solution; ``widths`` are the feature blocks' widths."""
 
-    STATE_KEYS = ("A", "b", "n_obs", "widths", "ridge")
+    STATE_KEYS = ("A", "b", "yy", "weight", "n_obs", "widths", "ridge")
 
     def __init__(self, widths: list[int], ridge: float = 1.0):
         if not ridge > 0:
@@ -42,6 +42,10 @@ class RidgeModel:
         self.ridge = float(ridge)
         self.A = self.ridge * np.eye(self.d)
         self.b = np.zeros(self.d)
+        self.yy = 0.0
+        """:math:`\\sum_t w_t r_t^2`, for the residual variance"""
+        self.weight = 0.0
+        """:math:`\\sum_t w_t`"""
         self.n_obs = 0
         self._solve()
 
@@ -60,8 +64,12 @@ class RidgeModel:
             phi = phi[keep]
             phi *= root[:, None]
             self.b += phi.T @ (root * reward[keep])
+            self.yy += float(np.sum(root**2 * reward[keep] ** 2))
+            self.weight += float(np.sum(root**2))
         else:
             self.b += phi.T @ reward
+            self.yy += float(reward @ reward)
+            self.weight += len(reward)
         upper = dsyrk(1.0, phi.T)  # phi' phi, upper triangle; phi.T is Fortran-ordered: no copy
         self.A += np.triu(upper) + np.triu(upper, 1).T
         self._solve()
@@ -74,34 +82,41 @@ class RidgeModel:
         rest = self.widths[0]
         self.chol_rest_f32 = np.linalg.cholesky(self.cov[rest:, rest:]).astype(np.float32)
         self.theta_f32 = self.theta.astype(np.float32)
+        dof = self.weight - self.d
+        self.noise_sd = float(np.sqrt(max(self.yy - self.theta @ self.b, 0.0) / dof)) if dof > 0 else 1.0
+        """:math:`\\hat\\sigma`, the residual standard deviation of the rewards, :math:`\\hat\\sigma^2 = (\\sum w r^2 - \\hat\\theta^\\top b) / (\\sum w - d)`
+        (the ridge fit's residual sum of squares plus its penalty); 1 until there are more rows than features. The
+        posterior covariance is :math:`\\hat\\sigma^2 A^{-1}`: exploration is measured in the rewards' own units."""
 
     def split(self, vector: np.ndarray) -> list[np.ndarray]:
         """A (..., d) array cut into its blocks along the last axis."""
         return np.split(vector, np.cumsum(self.widths)[:-1], axis=-1)
 
     def sample(self, n: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-        """(n, d) draws from :math:`N(\\hat\\theta, v^2 A^{-1})` of every block but the first, which stays at its mean.
+        """(n, d) draws from :math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` of every block but the first, which stays at its mean.
 
         The first (base) block is part of every arm, no contact included: it shifts all of a
         shopper's scores alike and cannot change a choice, nor a score's margin over no contact.
-        The other blocks are drawn from their exact marginal :math:`N(\\hat\\theta_r, v^2 \\Sigma_{rr})`,
+        The other blocks are drawn from their exact marginal :math:`N(\\hat\\theta_r, v^2 \\hat\\sigma^2 \\Sigma_{rr})`,
         which halves the work of a draw.
         """
         rest = self.widths[0]
         draws = np.empty((n, self.d), dtype=np.float32)
         draws[:, :rest] = self.theta[:rest]
         draws[:, rest:] = rng.standard_normal((n, self.d - rest), dtype=np.float32) @ self.chol_rest_f32.T
-        draws[:, rest:] *= scale
+        draws[:, rest:] *= scale * self.noise_sd
         draws[:, rest:] += self.theta_f32[rest:]
         return draws
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"A": self.A, "b": self.b, "n_obs": np.array(self.n_obs), "widths": np.array(self.widths), "ridge": np.array(self.ridge)}
+        return {"A": self.A, "b": self.b, "yy": np.array(self.yy), "weight": np.array(self.weight), "n_obs": np.array(self.n_obs),
+                "widths": np.array(self.widths), "ridge": np.array(self.ridge)}
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> RidgeModel:
         model = cls([int(w) for w in state["widths"]], float(state["ridge"]))
         model.A, model.b, model.n_obs = np.array(state["A"], dtype=np.float64), np.array(state["b"], dtype=np.float64), int(state["n_obs"])
+        model.yy, model.weight = float(state["yy"]), float(state["weight"])
         model._solve()
         return model
 

@@ -14,11 +14,13 @@ from sim.guardrails import ActionMask
 class LinUCB(LinearBandit):
     """Optimism in the face of uncertainty (Li et al. 2010, with shared arm features).
 
-    .. math::  a^* = \\arg\\max_a \\; \\hat\\theta^\\top \\phi(x, a) + \\alpha \\sqrt{\\phi(x, a)^\\top A^{-1} \\phi(x, a)}
+    .. math::  a^* = \\arg\\max_a \\; \\hat\\theta^\\top \\phi(x, a) + \\alpha \\hat\\sigma \\sqrt{\\phi(x, a)^\\top A^{-1} \\phi(x, a)}
 
     with :math:`\\hat\\theta = A^{-1} b` the ridge estimate, :math:`A` the regularised Gram matrix
-    of the features seen so far and :math:`\\alpha` the width of the bonus (in reward units per
-    unit of feature uncertainty). Deterministic: the propensity of the chosen action is 1.
+    of the features seen so far, :math:`\\hat\\sigma` the residual standard deviation of the rewards
+    (:attr:`bandits.linear.RidgeModel.noise_sd`), so that :math:`\\hat\\sigma^2 A^{-1}` is the estimate's
+    covariance, and :math:`\\alpha` the width of the bonus in standard errors. Deterministic: the
+    propensity of the chosen action is 1.
     """
 
     name = "linucb"
@@ -35,7 +37,7 @@ class LinUCB(LinearBandit):
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(UCB action, its margin over no contact, greedy action)."""
         mean = mean_scores(self.model.theta, feats, self.model)
-        var_none, bonus = variances(feats, self.model, scale=self.alpha**2)  # alpha^2 phi' A^-1 phi
+        var_none, bonus = variances(feats, self.model, scale=(self.alpha * self.model.noise_sd) ** 2)  # (alpha sigma)^2 phi' A^-1 phi
         upper = mean.full(mask.channel_ok, out=np.sqrt(bonus, out=bonus))
         actions, margin = best_allowed_arm(mean.none + np.sqrt(var_none), upper)
         return actions, margin, best_allowed(mean, mask.channel_ok)[0]

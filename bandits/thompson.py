@@ -17,7 +17,7 @@ POOL = 256
 class LinearThompson(LinearBandit):
     """Posterior sampling (Agrawal & Goyal 2013), one independent draw per shopper.
 
-    .. math::  \\tilde\\theta_i \\sim N(\\hat\\theta, v^2 A^{-1}), \\qquad a_i = \\arg\\max_a \\tilde\\theta_i^\\top \\phi(x_i, a)
+    .. math::  \\tilde\\theta_i \\sim N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1}), \\qquad a_i = \\arg\\max_a \\tilde\\theta_i^\\top \\phi(x_i, a)
 
     The probability of the chosen action has no closed form; it is *estimated* as the share of
     ``propensity_draws`` further posterior draws (plus the acting one) that choose the same

@@ -39,6 +39,8 @@ def test_policy_and_seed_pick_one_trial_and_keep_the_hyperparameter_overrides():
     assert choice == "linucb"
     assert cfg.experiment.policies == ["linucb"] and cfg.experiment.seeds == [3]  # compare adds the no-contact twin
     assert cfg.policies["linucb"]["alpha"] == 2.5 and cfg.policies["thompson"]["scale"] == 1.0
+    cfg, choice = composed("experiment=smoke", "policy=ppo", "policies.ppo.total_timesteps=500")
+    assert cfg.experiment.policies == ["ppo"] and cfg.policies["ppo"]["total_timesteps"] == 500
     cfg, choice = composed("experiment=smoke", "policy=rules_rfm")
     assert cfg.experiment.policies == ["rules_rfm"] and cfg.experiment.seeds == [0, 1, 2]
     cfg, choice = composed("experiment=smoke")

@@ -86,12 +86,11 @@ class ArmFeatures:
     def rows(self, actions: np.ndarray) -> np.ndarray:
         """(n, d) the full feature vector of each shopper's action (zeros outside the base block for no contact)."""
         a = np.asarray(actions)
-        n = len(a)
-        i = np.arange(n)
+        i = np.arange(len(a))
         sent = (a > 0).astype(np.float32)[:, None]
         parts = [self.base, sent * self.contact]
-        for block, index in zip(self.options(), (ACTION_OFFER, ACTION_CHANNEL, ACTION_SLOT)):
-            k = np.maximum(index[a], 0)
+        for block, option_of in zip(self.options(), (ACTION_OFFER, ACTION_CHANNEL, ACTION_SLOT)):
+            k = np.maximum(option_of[a], 0)
             parts += [sent * (k[:, None] == np.arange(block.shape[1])), sent * block[i, k]]
         return np.concatenate(parts, axis=1)
 

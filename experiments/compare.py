@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,20 +45,24 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
     for result in results:
         result.train_seconds += trained_seconds.get(result.policy, 0.0)
 
-    summary = summary_table(results)
-    comparison = comparison_table(summary)
     daily = daily_table(results)
-    archetypes = archetype_table(results)
-    mix = mix_table(results)
-    for name, table in (("summary", summary), ("comparison", comparison)):
-        write_table(table, run_dir / f"{name}.csv")
-        write_table(table, run_dir / f"{name}.parquet")
-    write_table(daily, run_dir / "daily.parquet")
-    write_table(archetypes, run_dir / "archetypes.csv")
-    write_table(mix, run_dir / "action_mix.csv")
-    write_plots(daily, mix, archetypes, run_dir)
+    comparison = write_tables(summary_table(results), daily, archetype_table(results), mix_table(results), run_dir)
     write_tensorboard(results, daily, OmegaConf.to_yaml(OmegaConf.structured(cfg)), run_dir)
     write_report(comparison, daily, conditions(cfg, exp.seeds), run_dir)
+    return comparison
+
+
+def write_tables(summary: pd.DataFrame, daily: pd.DataFrame, archetypes: pd.DataFrame, mix: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """The comparison of ``summary``, and every table and plot of a comparison folder written into ``out``
+    (a compare run's or a gathered sweep's); each file appears whole or not at all."""
+    comparison = comparison_table(summary)
+    for name, table in (("summary", summary), ("comparison", comparison)):
+        write_table(table, out / f"{name}.csv")
+        write_table(table, out / f"{name}.parquet")
+    write_table(daily, out / "daily.parquet")
+    write_table(archetypes, out / "archetypes.csv")
+    write_table(mix, out / "action_mix.csv")
+    write_plots(daily, mix, archetypes, out)
     return comparison
 
 
@@ -79,31 +83,31 @@ def run_with_training(cfg: Config, policies: list[str], run_dir: Path,
 
     PPO learns once, on its own market seeds (``policies/ppo.py``), into ``run_dir/ppo/``, unless
     ``policies.ppo.model_path`` names a model; its runs then all load the same best model and act
-    with it, frozen. Training takes one core for minutes, so with ``jobs`` >= 2 it runs in its own
-    process while the other policies' runs share the remaining ``jobs - 1``; PPO's runs follow.
-    The results do not depend on ``jobs``.
+    with it, frozen. Training takes one core for minutes, so with ``jobs`` >= 2 it is one task of
+    the pool that runs the other policies' runs meanwhile; PPO's runs follow. The results do not
+    depend on ``jobs``.
     """
     exp = cfg.experiment
     params = dict(cfg.policies)
     config = PPOConfig(**params.get("ppo", {}))
     save_dir = run_dir / "policies" if exp.save_policies else None
 
-    def runs(names: list[str], jobs: int, params: dict) -> list[RunResult]:
-        return run_all(names, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, jobs, progress, params, save_dir)
+    def runs(names: list[str], pool: Executor | None) -> list[RunResult]:
+        return run_all(names, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress, params, save_dir, pool)
 
     if "ppo" not in policies or config.model_path:
-        return runs(policies, exp.jobs, params), {}
+        return runs(policies, None), {}
     others = [p for p in policies if p != "ppo"]
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) if exp.jobs > 1 else nullcontext() as pool:
+    with ProcessPoolExecutor(max_workers=exp.jobs, mp_context=get_context("spawn")) if exp.jobs > 1 else nullcontext() as pool:
         if pool is None:
             model, seconds = timed_training(config, cfg.market, cfg.guardrails, run_dir / "ppo")
-            results = runs(others, 1, params)
+            results = runs(others, None)
         else:
             training = pool.submit(timed_training, config, cfg.market, cfg.guardrails, run_dir / "ppo")
-            results = runs(others, exp.jobs - 1, params)
+            results = runs(others, pool)
             model, seconds = training.result()
-    params["ppo"] = {**params.get("ppo", {}), "model_path": str(model)}
-    results += runs(["ppo"], exp.jobs, params)
+        params["ppo"] = {**params.get("ppo", {}), "model_path": str(model)}
+        results += runs(["ppo"], pool)
     order = {p: k for k, p in enumerate(policies)}
     return sorted(results, key=lambda r: order[r.policy]), {"ppo": seconds}
 

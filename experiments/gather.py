@@ -25,10 +25,9 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.compare import DecisionWriter, conditions
-from experiments.io import write_table
-from experiments.metrics import combine_mix, comparison_table, with_pct_of_oracle
-from experiments.report import markdown_table, write_plots, write_report
+from experiments.compare import DecisionWriter, conditions, write_tables
+from experiments.metrics import combine_mix, with_pct_of_oracle
+from experiments.report import markdown_table, write_report
 from experiments.schema import Config
 
 log = logging.getLogger(__name__)
@@ -89,15 +88,7 @@ def gather(trials: list[Trial], out: Path) -> pd.DataFrame:
     summary = with_pct_of_oracle(pd.concat(summaries, ignore_index=True))
     daily = pd.concat(dailies, ignore_index=True)
     archetype = pd.concat(archetypes, ignore_index=True)
-    mix = combine_mix(mixes)
-    comparison = comparison_table(summary)
-    for name, table in (("summary", summary), ("comparison", comparison)):
-        write_table(table, out / f"{name}.csv")
-        write_table(table, out / f"{name}.parquet")
-    write_table(daily, out / "daily.parquet")
-    write_table(archetype, out / "archetypes.csv")
-    write_table(mix, out / "action_mix.csv")
-    write_plots(daily, mix, archetype, out)
+    comparison = write_tables(summary, daily, archetype, combine_mix(mixes), out)
     for src, dest in tb:
         if src.is_dir():
             shutil.copytree(src, dest, dirs_exist_ok=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -198,22 +199,25 @@ def run_all(
     progress: Callable[[RunResult], None] | None = None,
     params: dict[str, dict] | None = None,
     save_dir: Path | None = None,
+    pool: Executor | None = None,
 ) -> list[RunResult]:
     """Every policy on every seed (policy-major order), in ``jobs`` processes; results do not depend on ``jobs``.
 
     ``params`` maps a learner's name to its hyperparameters; ``save_dir`` is :func:`run_policy`'s.
+    With ``pool``, the runs go to that executor instead (shared with other work; ``jobs`` is then
+    its business). Results and ``progress`` calls come in task order either way.
     """
     params = params or {}
     tasks = [(p, s, market_config, guardrails, log_shoppers, params.get(p), save_dir) for p in policies for s in seeds]
     results: list[RunResult] = []
-    if jobs <= 1:
+    if pool is None and jobs <= 1:
         for task in tasks:
             results.append(run_policy(*task))
             if progress:
                 progress(results[-1])
         return results
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        for result in pool.map(_run_task, tasks):
+    with nullcontext(pool) if pool is not None else ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as executor:
+        for result in executor.map(_run_task, tasks):
             results.append(result)
             if progress:
                 progress(result)

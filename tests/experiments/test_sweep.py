@@ -149,3 +149,18 @@ def test_gathering_keeps_a_shared_twin_once_and_refuses_trials_of_different_mark
     other_market = pd.DataFrame({"policy": ["no_contact", "blast"], "seed": [1, 1], "profit": [9.0, 11.0]})
     with pytest.raises(ValueError, match="no_contact on seed 1 earned 9.0 here and 10.0 in an earlier trial"):
         fresh_policies(other_market, seen, tmp_path)
+
+
+@pytest.mark.slow
+def test_ppo_training_beside_the_other_runs_gives_the_sequential_results(tmp_path):
+    overrides = ["experiment=smoke", "market.population.size=200", "market.horizon_days=10", "experiment.seeds=[0,1]",
+                 "experiment.policies=[rules_rfm,linucb,ppo]", "policies.ppo.total_timesteps=3000"]
+    tables = []
+    for jobs in (1, 2):
+        cfg, _ = composed(*overrides, f"experiment.jobs={jobs}")
+        compare.compare(cfg, tmp_path / f"jobs{jobs}")
+        tables.append([pd.read_parquet(tmp_path / f"jobs{jobs}" / name) for name in ("summary.parquet", "decisions.parquet")])
+    (summary1, decisions1), (summary2, decisions2) = tables
+    assert list(summary1.policy) == ["no_contact"] * 2 + ["rules_rfm"] * 2 + ["linucb"] * 2 + ["ppo"] * 2
+    pd.testing.assert_frame_equal(summary1.drop(columns=TIMINGS), summary2.drop(columns=TIMINGS))
+    pd.testing.assert_frame_equal(decisions1, decisions2)  # row for row: the log is written in task order

@@ -46,6 +46,7 @@ from torch import nn
 from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import set_random_seed
@@ -54,7 +55,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from experiments.io import atomic_write, write_table
 from policies.base import Decision, DecisionContext, Policy, deterministic, sampled
-from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_CHANNELS, N_OFFERS, N_SLOTS
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_CHANNELS, N_OFFERS, N_SLOTS, encode
 from sim.config import GuardrailConfig, MarketConfig, bounded, validate
 from sim.guardrails import ActionMask
 from sim.market import MarketModel
@@ -188,12 +189,17 @@ class FactoredHead(nn.Module):
         self.register_buffer("channel", th.as_tensor(ACTION_CHANNEL[1:] + N_OFFERS), persistent=False)
         self.register_buffer("slot", th.as_tensor(ACTION_SLOT[1:] + N_OFFERS + N_CHANNELS), persistent=False)
 
-    def forward(self, latent: th.Tensor) -> th.Tensor:
+    def factors(self, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
+        """:math:`z_0` and the log-softmax of offers, channels and slots: the four parts every logit is made of."""
         z = self.linear(latent)
         offer, channel, slot = th.split(z[..., 1:], [N_OFFERS, N_CHANNELS, N_SLOTS], dim=-1)
-        parts = th.cat([th.log_softmax(offer, dim=-1), th.log_softmax(channel, dim=-1), th.log_softmax(slot, dim=-1)], dim=-1)
+        return z[..., 0], th.log_softmax(offer, dim=-1), th.log_softmax(channel, dim=-1), th.log_softmax(slot, dim=-1)
+
+    def forward(self, latent: th.Tensor) -> th.Tensor:
+        z0, *logs = self.factors(latent)
+        parts = th.cat(logs, dim=-1)
         message = parts[..., self.offer] + parts[..., self.channel] + parts[..., self.slot]
-        return th.cat([z[..., :1], message], dim=-1)
+        return th.cat([z0[..., None], message], dim=-1)
 
 
 class FactoredPolicy(MaskableActorCriticPolicy):
@@ -564,6 +570,10 @@ class PPOPolicy(Policy):
 
     def probabilities(self, obs: np.ndarray, mask: ActionMask) -> np.ndarray:
         """(n, N_ACTIONS) the policy's probability of every action, exactly 0 where the mask forbids it."""
+        if isinstance(self.network.action_net, FactoredHead):
+            none, p, q, r, total = self._factors(obs, mask)
+            send = p[:, :, None, None] * q[:, None, :, None] * r[:, None, None, :]  # laid out as sim.catalogue.encode
+            return np.concatenate([none[:, None], send.reshape(len(obs), -1)], axis=1) / total[:, None]
         with th.no_grad():
             dist = self.network.get_distribution(th.as_tensor(obs, dtype=th.float32), action_masks=mask.dense())
         return dist.distribution.probs.numpy().astype(np.float64)
@@ -571,10 +581,59 @@ class PPOPolicy(Policy):
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
         if len(obs) == 0:
             return deterministic(np.zeros(0, dtype=np.int64))
-        probs = self.probabilities(obs, mask)
-        greedy = probs.argmax(axis=1)
+        if isinstance(self.network.action_net, FactoredHead):
+            greedy, drawn, propensity = self._factored(obs, mask, context.rng)
+        else:  # a MaskablePPO with SB3's flat head (whoever trained it): the 256 masked probabilities
+            probs = self.probabilities(obs, mask)
+            greedy = probs.argmax(axis=1)
+            sample = sampled(probs, context.rng)
+            drawn, propensity = sample.actions, sample.propensity
         if self.deterministic:
             return deterministic(greedy)
-        decision = sampled(probs, context.rng)
-        self.exploration = float((decision.actions != greedy).mean())
-        return decision
+        self.exploration = float((drawn != greedy).mean())
+        return Decision(drawn, propensity)
+
+    def _factored(self, obs: np.ndarray, mask: ActionMask, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(most probable action, a draw, the draw's probability) under :class:`FactoredHead`, without the 256 logits.
+
+        With :math:`p, q, r` the softmaxes of offers, channels and slots and :math:`Q_i` the mass of
+        shopper i's allowed channels under q, the masked distribution is exactly
+
+        .. math::  P(0) = \\frac{e^{z_0}}{e^{z_0} + Q_i}, \\qquad
+                   P(o, h, s) = \\frac{p_o\\, q_h\\, r_s}{e^{z_0} + Q_i} \\quad (h \\text{ allowed}),
+
+        so a draw is contact-or-not, then an offer, an allowed channel and a slot, each by inverse
+        CDF on its own uniform: O(26) per shopper instead of O(256). The probabilities are those of
+        :meth:`probabilities` (tested).
+        """
+        none, p, q, r, total = self._factors(obs, mask)
+        rows = np.arange(len(obs))
+
+        def inverse_cdf(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+            c = np.cumsum(weights, axis=1)
+            return np.minimum((c < (u * c[:, -1])[:, None]).sum(axis=1), weights.shape[1] - 1)
+
+        u = rng.random((len(obs), 4))
+        send = u[:, 0] * total >= none
+        o, h, s = inverse_cdf(p, u[:, 1]), inverse_cdf(q, u[:, 2]), inverse_cdf(r, u[:, 3])
+        drawn = np.where(send, encode(o, h, s), 0).astype(np.int64)
+        propensity = np.where(send, p[rows, o] * q[rows, h] * r[rows, s], none) / total
+        best_o, best_h, best_s = p.argmax(axis=1), q.argmax(axis=1), r.argmax(axis=1)
+        best_send = p[rows, best_o] * q[rows, best_h] * r[rows, best_s]
+        greedy = np.where(best_send > none, encode(best_o, best_h, best_s), 0).astype(np.int64)
+        return greedy, drawn, propensity
+
+    def _factors(self, obs: np.ndarray, mask: ActionMask) -> tuple[np.ndarray, ...]:
+        """:math:`e^{z_0}`, p, q (0 on forbidden channels), r and :math:`e^{z_0} + Q_i` of :meth:`_factored`, in float64.
+
+        :math:`e^{z_0}` and q are both divided by :math:`e^{\\max(z_0, 0)}`, which leaves every ratio as it is and
+        keeps a large :math:`z_0` (a policy sure not to contact) from overflowing.
+        """
+        with th.no_grad():
+            x = th.as_tensor(obs, dtype=th.float32)
+            latent = self.network.mlp_extractor.forward_actor(BaseModel.extract_features(self.network, x, self.network.pi_features_extractor))
+            z0, offer, channel, slot = (t.numpy().astype(np.float64) for t in self.network.action_net.factors(latent))
+        shift = np.maximum(z0, 0.0)
+        none = np.exp(z0 - shift)
+        q = np.where(mask.channel_ok, np.exp(channel - shift[:, None]), 0.0)
+        return none, np.exp(offer), q, np.exp(slot), none + q.sum(axis=1)

@@ -152,3 +152,15 @@ def test_training_seeds_must_miss_the_comparison_seeds():
     with pytest.raises(ConfigError, match=r"policies\.ppo\.eval_seed=3: is one of the experiment seeds"):
         composed("experiment=long_run", "policies.ppo.eval_seed=3")
     check_params("ppo", {}, [0, 1, 2])  # the defaults are held out from the usual seeds
+
+
+def test_factored_draws_follow_the_masked_distribution(tiny_run):
+    policy = PPOPolicy.from_file(tiny_run / "best_model.zip")
+    one = MarketModel(small_config(size=300), seed=0).observe()[:1]
+    obs = np.repeat(one, 40_000, axis=0)
+    mask = ActionMask(np.repeat([[True, False, True, True, False]], len(obs), axis=0))
+    probs = policy.probabilities(obs[:1], mask.subset(slice(0, 1)))[0]
+    drawn = policy.act(obs, mask, DecisionContext(day=0, weekday=0, rng=np.random.default_rng(3), rows=np.arange(len(obs)))).actions
+    share = np.bincount(drawn, minlength=len(probs)) / len(drawn)
+    assert (share[probs == 0] == 0).all()
+    assert np.abs(share - probs).max() < 4 * np.sqrt(probs.max() / len(drawn))  # within 4 standard errors

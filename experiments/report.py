@@ -83,12 +83,14 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
     """Three figures: cumulative incremental profit with 95% bands, action mix, incremental profit per archetype."""
     paths = []
 
+    style = policy_styles(list(dict.fromkeys(daily.policy)))
     fig, ax = plt.subplots(figsize=(9, 5))
     for policy, group in daily.groupby("policy", sort=False):
         by_day = group.pivot(index="day", columns="seed", values="cumulative_incremental_profit")
         cis = [mean_ci(by_day.loc[d].to_numpy()) for d in by_day.index]
-        ax.plot(by_day.index, [c.mean for c in cis], label=policy)
-        ax.fill_between(by_day.index, [c.low for c in cis], [c.high for c in cis], alpha=0.2)
+        colour, line = style[policy]
+        ax.plot(by_day.index, [c.mean for c in cis], label=policy, color=colour, linestyle=line)
+        ax.fill_between(by_day.index, [c.low for c in cis], [c.high for c in cis], alpha=0.2, color=colour)
     ax.axhline(0, color="black", lw=0.8)
     ax.set(xlabel="day", ylabel="cumulative incremental profit vs no contact", title="Cumulative incremental profit (mean, 95% CI across seeds)")
     ax.legend(fontsize=8, ncol=2)
@@ -106,12 +108,23 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
 
     fig, ax = plt.subplots(figsize=(10, 5))
     table = archetypes.groupby(["archetype", "policy"], sort=False)["incremental_profit_per_shopper"].mean().unstack("policy")
-    table.plot.bar(ax=ax, width=0.85)
+    table.plot.bar(ax=ax, width=0.85, color=[style[p][0] for p in table.columns])
+    for bars, policy in zip(ax.containers, table.columns):
+        if style[policy][1] != "-":
+            for bar in bars:
+                bar.set_hatch("///")
     ax.axhline(0, color="black", lw=0.8)
     ax.set(ylabel="incremental profit per shopper", title="Incremental profit per archetype (mean over seeds)")
     ax.legend(fontsize=7, ncol=2)
     paths.append(save_figure(fig, run_dir / PLOTS[2]))
     return paths
+
+
+def policy_styles(policies: list[str]) -> dict[str, tuple[tuple, str]]:
+    """(colour, line style) per policy, the same in every figure of a report: matplotlib's cycle has 10
+    colours and a comparison up to 14 policies, so the eleventh on takes a colour again, dashed."""
+    palette = plt.get_cmap("tab10").colors
+    return {p: (palette[k % len(palette)], "-" if k < len(palette) else "--") for k, p in enumerate(policies)}
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:

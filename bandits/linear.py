@@ -93,19 +93,18 @@ class RidgeModel:
         return np.split(vector, np.cumsum(self.widths)[:-1], axis=-1)
 
     def sample(self, n: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-        """(n, d) draws from :math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` of every block but the first, which stays at its mean.
+        """(n, d - d_base) draws from :math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` of every block but the first.
 
         The first (base) block is part of every arm, no contact included: it shifts all of a
-        shopper's scores alike and cannot change a choice, nor a score's margin over no contact.
-        The other blocks are drawn from their exact marginal :math:`N(\\hat\\theta_r, v^2 \\hat\\sigma^2 \\Sigma_{rr})`,
-        which halves the work of a draw.
+        shopper's scores alike and cannot change a choice, nor a score's margin over no contact,
+        so it is left at its mean (:func:`send_scores` takes the draws with the no-contact scores
+        of the mean). The other blocks are drawn from their exact marginal
+        :math:`N(\\hat\\theta_r, v^2 \\hat\\sigma^2 \\Sigma_{rr})`, which halves the work of a draw.
         """
         rest = self.widths[0]
-        draws = np.empty((n, self.d), dtype=np.float32)
-        draws[:, :rest] = self.theta[:rest]
-        draws[:, rest:] = rng.standard_normal((n, self.d - rest), dtype=np.float32) @ self.chol_rest_f32.T
-        draws[:, rest:] *= scale * self.noise_sd
-        draws[:, rest:] += self.theta_f32[rest:]
+        draws = rng.standard_normal((n, self.d - rest), dtype=np.float32) @ self.chol_rest_f32.T
+        draws *= scale * self.noise_sd
+        draws += self.theta_f32[rest:]
         return draws
 
     def state(self) -> dict[str, np.ndarray]:
@@ -167,13 +166,19 @@ def _option_scores(dense: np.ndarray, theta: np.ndarray) -> np.ndarray:
 def mean_scores(theta: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> SendScores:
     """The expected reward of every arm of every shopper under ``theta``.
 
-    ``theta`` is one parameter vector (d,) or one per shopper (n, d) (Thompson sampling).
+    ``theta`` is one parameter vector (d,) or one per shopper (n, d).
     """
-    base, contact, *options = model.split(theta.astype(np.float32, copy=False))
-    if theta.ndim == 1:
-        none, sent = feats.base @ base, feats.contact @ contact
-    else:
-        none, sent = np.einsum("nd,nd->n", feats.base, base), np.einsum("nd,nd->n", feats.contact, contact)
+    theta = theta.astype(np.float32, copy=False)
+    base = theta[..., : model.widths[0]]
+    none = feats.base @ base if theta.ndim == 1 else np.einsum("nd,nd->n", feats.base, base)
+    return send_scores(none, theta[..., model.widths[0]:], feats, model)
+
+
+def send_scores(none: np.ndarray, rest: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> SendScores:
+    """:func:`mean_scores` given the no-contact scores and the parameters of the blocks after the base one,
+    (d - d_base,) or one vector per shopper (Thompson sampling's draws, :meth:`RidgeModel.sample`)."""
+    contact, *options = np.split(rest, np.cumsum(model.widths[1:])[:-1], axis=-1)
+    sent = feats.contact @ contact if rest.ndim == 1 else np.einsum("nd,nd->n", feats.contact, contact)
     return SendScores(none, sent, *(_option_scores(f, t) for f, t in zip(feats.options(), options)))
 
 

@@ -1,6 +1,6 @@
 """Decisions plus updates per second of each contextual bandit, batched, at the default features and arms.
 
-Run on demand: ``python benchmarks/bench_bandits.py [--shoppers 10000] [--repeats 3]``.
+Run on demand: ``python benchmarks/bench_bandits.py [--shoppers 10000] [--repeats 7]``.
 
 For each learner, a batch of real CRM observations (a default market's shoppers on day 0, all
 256 arms, the market's own masks) is decided in one ``act`` call, then learned from in one
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shoppers", type=int, default=10_000)
     parser.add_argument("--vw-shoppers", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     market = MarketModel(MarketConfig(population=PopulationConfig(size=args.shoppers)), seed=0)
     rows = np.flatnonzero(market.present)

@@ -184,3 +184,17 @@ def test_the_separable_choice_equals_the_argmax_over_every_allowed_arm():
     expected, expected_margin = best_allowed_arm(scores.none, scores.full(ok))
     assert np.array_equal(actions, expected) and (actions == 0).any() and (actions > 0).any()
     np.testing.assert_allclose(margin, expected_margin, rtol=1e-5, atol=1e-5)
+
+
+def test_posterior_draws_have_the_posterior_mean_and_covariance_of_the_non_base_blocks():
+    rng = np.random.default_rng(7)
+    widths = block_widths()
+    model = RidgeModel(widths)
+    phi = rng.normal(size=(400, model.d))
+    model.update(phi, phi @ rng.normal(size=model.d) + rng.normal(0, 3.0, 400))
+    draws = model.sample(100_000, 0.5, rng).astype(np.float64)
+    rest = slice(widths[0], None)
+    cov = (0.5 * model.noise_sd) ** 2 * model.cov[rest, rest]
+    assert model.noise_sd == pytest.approx(3.0, rel=0.2)
+    np.testing.assert_allclose(draws.mean(axis=0), model.theta[rest], atol=4 * np.sqrt(cov.diagonal().max() / 100_000))
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), cov, atol=0.05 * np.abs(cov).max())

@@ -36,7 +36,7 @@ from bandits.epsilon_greedy import EpsilonGreedy
 from bandits.features import block_widths
 from bandits.linucb import LinUCB
 from bandits.thompson import LinearThompson
-from policies.base import Decision, DecisionContext, Policy
+from policies.base import Decision, DecisionContext, Policy, sampled
 from policies.rules import RuleTable
 from sim.catalogue import N_ACTIONS
 from sim.features import N_FEATURES
@@ -55,17 +55,6 @@ def masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)
-
-
-def sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(n,) one action per row drawn from ``probs``; an action of probability 0 is never drawn.
-
-    The uniform draw is scaled by each row's total, so rounding in the cumulative sum cannot
-    push it past the last action.
-    """
-    c = np.cumsum(probs, axis=1)
-    u = rng.random(len(probs)) * c[:, -1]
-    return (c < u[:, None]).sum(axis=1).astype(np.int64)
 
 
 class OnnxPolicy(Policy):
@@ -88,9 +77,7 @@ class OnnxPolicy(Policy):
         return masked_softmax(logits, mask.dense())
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
-        probs = self.probabilities(obs, mask)
-        actions = sample(probs, context.rng)
-        return Decision(actions, probs[np.arange(len(actions)), actions])
+        return sampled(self.probabilities(obs, mask), context.rng)
 
 
 BANDITS: dict[str, type[LinearBandit]] = {cls.__name__: cls for cls in (EpsilonGreedy, LinUCB, LinearThompson, BootstrapEnsemble)}

@@ -136,17 +136,18 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     ones = np.ones((n, 1), dtype=np.float32)
     base = np.concatenate([ones, obs[:, _BASE]], axis=1)
     contact = [ones, obs[:, _CONTACT]]
-    rec_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES)
     if nonlinear:
+        rec_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES)
         contact += [rec_bins, _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES), _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
 
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
-    rel_bought = np.where(_GENERAL, bought.max(axis=1, keepdims=True), bought[:, _CATEGORY])  # (n, O)
-    rel_views = np.where(_GENERAL, views.max(axis=1, keepdims=True), views[:, _CATEGORY])
-    freq, rec = obs[:, _FREQUENCY][:, None], obs[:, _RECENCY][:, None]
-    offer = [rel_bought[..., None], rel_views[..., None], (_DEPTH * freq)[..., None], (_DEPTH * rec)[..., None]]
+    offer = np.empty((n, len(_DEPTH), 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0)), dtype=np.float32)  # filled in place
+    offer[..., 0] = np.where(_GENERAL, bought.max(axis=1, keepdims=True), bought[:, _CATEGORY])  # relevance: purchases
+    offer[..., 1] = np.where(_GENERAL, views.max(axis=1, keepdims=True), views[:, _CATEGORY])  # and views in the category
+    np.multiply(_DEPTH, obs[:, _FREQUENCY][:, None], out=offer[..., 2])
+    np.multiply(_DEPTH, obs[:, _RECENCY][:, None], out=offer[..., 3])
     if nonlinear:
-        offer.append(_DEPTH[None, :, None] * rec_bins[:, None, :])
+        np.multiply(_DEPTH[None, :, None], rec_bins[:, None, :], out=offer[..., 4:])
     tiring = obs[:, _CONTACTS_7D][:, None] * _FATIGUE
     channel = np.stack([obs[:, _OPENS], tiring], axis=2)
-    return ArmFeatures(base, np.concatenate(contact, axis=1), np.concatenate(offer, axis=2), channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32))
+    return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32))

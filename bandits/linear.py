@@ -20,6 +20,7 @@ The model is solved in float64; scoring runs in float32.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,18 +76,32 @@ class RidgeModel:
         self._solve()
 
     def _solve(self) -> None:
-        factor = cho_factor(self.A, lower=True)
-        self.theta = cho_solve(factor, self.b)
-        self.cov = cho_solve(factor, np.eye(self.d))  # A^-1, d x d: tiny
-        self.cov_f32 = self.cov.astype(np.float32)
-        rest = self.widths[0]
-        self.chol_rest_f32 = np.linalg.cholesky(self.cov[rest:, rest:]).astype(np.float32)
+        self._factor = cho_factor(self.A, lower=True)
+        self.theta = cho_solve(self._factor, self.b)
         self.theta_f32 = self.theta.astype(np.float32)
+        for cached in ("cov", "cov_f32", "chol_rest_f32"):
+            self.__dict__.pop(cached, None)
         dof = self.weight - self.d
         self.noise_sd = float(np.sqrt(max(self.yy - self.theta @ self.b, 0.0) / dof)) if dof > 0 else 1.0
         """:math:`\\hat\\sigma`, the residual standard deviation of the rewards, :math:`\\hat\\sigma^2 = (\\sum w r^2 - \\hat\\theta^\\top b) / (\\sum w - d)`
         (the ridge fit's residual sum of squares plus its penalty); 1 until there are more rows than features. The
         posterior covariance is :math:`\\hat\\sigma^2 A^{-1}`: exploration is measured in the rewards' own units."""
+
+    @functools.cached_property
+    def cov(self) -> np.ndarray:
+        """:math:`A^{-1}` (d x d), solved when first asked for after an update: a greedy learner or a
+        bootstrap member needs only :math:`\\hat\\theta`."""
+        return cho_solve(self._factor, np.eye(self.d))
+
+    @functools.cached_property
+    def cov_f32(self) -> np.ndarray:
+        return self.cov.astype(np.float32)
+
+    @functools.cached_property
+    def chol_rest_f32(self) -> np.ndarray:
+        """Cholesky factor of the covariance of the blocks after the base one (:meth:`sample`)."""
+        rest = self.widths[0]
+        return np.linalg.cholesky(self.cov[rest:, rest:]).astype(np.float32)
 
     def split(self, vector: np.ndarray) -> list[np.ndarray]:
         """A (..., d) array cut into its blocks along the last axis."""

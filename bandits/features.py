@@ -78,11 +78,6 @@ class ArmFeatures:
         """The dense parts of the offer, channel and slot blocks, in the feature vector's order."""
         return [self.offer, self.channel, self.slot]
 
-    def full(self, block: np.ndarray) -> np.ndarray:
-        """(n, m, m + k) an option block with its one-hot in front, as it stands in the feature vector."""
-        n, m, _ = block.shape
-        return np.concatenate([np.broadcast_to(np.eye(m, dtype=block.dtype), (n, m, m)), block], axis=2)
-
     def rows(self, actions: np.ndarray) -> np.ndarray:
         """(n, d) the full feature vector of each shopper's action (zeros outside the base block for no contact)."""
         a = np.asarray(actions)

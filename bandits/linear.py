@@ -103,10 +103,6 @@ class RidgeModel:
         rest = self.widths[0]
         return np.linalg.cholesky(self.cov[rest:, rest:]).astype(np.float32)
 
-    def split(self, vector: np.ndarray) -> list[np.ndarray]:
-        """A (..., d) array cut into its blocks along the last axis."""
-        return np.split(vector, np.cumsum(self.widths)[:-1], axis=-1)
-
     def sample(self, n: int, scale: float, rng: np.random.Generator) -> np.ndarray:
         """(n, d - d_base) draws from :math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` of every block but the first.
 

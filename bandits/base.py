@@ -21,7 +21,8 @@ from policies.base import Decision, DecisionContext, Feedback, Policy
 from sim.catalogue import N_ACTIONS, encode
 from sim.guardrails import ActionMask
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""2: the ridge model keeps its residual sums (``yy``, ``weight``) and the state the seeds it learned on"""
 
 
 def one_hot(actions: np.ndarray) -> np.ndarray:
@@ -129,11 +130,11 @@ class LinearBandit(Policy):
         except (OSError, ValueError) as e:
             raise ValueError(f"{path}: not a readable bandit state ({e})") from None
         with data:
-            missing = {"version", "kind", "params", *RidgeModel.STATE_KEYS} - set(data.files)
+            if "version" in data.files and int(data["version"]) != STATE_VERSION:  # first: an older state lacks newer keys
+                raise ValueError(f"{path}: bandit state version {int(data['version'])}, this offerlab reads {STATE_VERSION}")
+            missing = {"version", "kind", "params", "learned_on", *RidgeModel.STATE_KEYS} - set(data.files)
             if missing:
                 raise ValueError(f"{path}: bandit state lacks {sorted(missing)}")
-            if int(data["version"]) != STATE_VERSION:
-                raise ValueError(f"{path}: bandit state version {int(data['version'])}, this offerlab reads {STATE_VERSION}")
             if str(data["kind"]) != cls.__name__:
                 raise ValueError(f"{path}: holds a {data['kind']} state, not {cls.__name__}")
             policy = cls(**ast.literal_eval(str(data["params"])))
@@ -141,5 +142,5 @@ class LinearBandit(Policy):
             if saved != policy.model.widths:
                 raise ValueError(f"{path}: saved for feature blocks {saved}, this offerlab's are {policy.model.widths}; retrain it")
             policy._restore(data)
-            policy.learned_on = tuple(int(k) for k in data["learned_on"]) if "learned_on" in data.files else ()
+            policy.learned_on = tuple(int(k) for k in data["learned_on"])
         return policy

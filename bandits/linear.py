@@ -60,13 +60,14 @@ class RidgeModel:
         reward = np.asarray(reward, dtype=np.float64)
         self.n_obs += len(phi)
         if weight is not None:
-            keep = np.asarray(weight) > 0
-            root = np.sqrt(np.asarray(weight, dtype=np.float64)[keep])
-            phi = phi[keep]
+            w = np.asarray(weight, dtype=np.float64)
+            keep = w > 0
+            w, reward, phi = w[keep], reward[keep], phi[keep]
+            root = np.sqrt(w)
             phi *= root[:, None]
-            self.b += phi.T @ (root * reward[keep])
-            self.yy += float(np.sum(root**2 * reward[keep] ** 2))
-            self.weight += float(np.sum(root**2))
+            self.b += phi.T @ (root * reward)
+            self.yy += float(w @ reward**2)
+            self.weight += float(w.sum())
         else:
             self.b += phi.T @ reward
             self.yy += float(reward @ reward)

@@ -6,7 +6,7 @@ import numpy as np
 
 from bandits.base import LinearBandit, best_allowed, vote_share
 from bandits.features import ArmFeatures
-from bandits.linear import send_scores
+from bandits.linear import mean_scores, send_scores
 from policies.base import Decision
 from sim.guardrails import ActionMask
 
@@ -49,20 +49,17 @@ class LinearThompson(LinearBandit):
         """(k, n) the choices of k posterior draws per shopper, taken from one pool (see the class docstring)."""
         pool = self.model.sample(POOL, self.scale, rng)
         offset = rng.integers(0, POOL, len(feats.base))
-        return np.stack([self._choice(pool[(offset + j) % POOL], none, feats, mask)[0] for j in range(k)]).reshape(k, -1)
-
-    def _none(self, feats: ArmFeatures) -> np.ndarray:
-        """The no-contact scores of the posterior mean, which every draw shares (:meth:`RidgeModel.sample`)."""
-        return feats.base @ self.model.theta_f32[: self.model.widths[0]]
+        return np.array([self._choice(pool[(offset + j) % POOL], none, feats, mask)[0] for j in range(k)], dtype=np.int64).reshape(k, len(none))
 
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
-        none = self._none(feats)
-        actions, margin = self._choice(self.model.sample(len(feats.base), self.scale, rng), none, feats, mask)
-        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, none) == actions).sum(axis=0)
-        greedy, _ = self.greedy(feats, mask)
+        mean = mean_scores(self.model.theta, feats, self.model)  # its no-contact scores are every draw's (RidgeModel.sample)
+        actions, margin = self._choice(self.model.sample(len(feats.base), self.scale, rng), mean.none, feats, mask)
+        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, mean.none) == actions).sum(axis=0)
+        greedy, _ = best_allowed(mean, mask.channel_ok)
         self.exploration = float((actions != greedy).mean()) if len(actions) else 0.0
         return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
         """Estimated: the share of ``propensity_draws + 1`` posterior draws that choose each action."""
-        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, self._none(feats)))
+        none = mean_scores(self.model.theta, feats, self.model).none
+        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, none))

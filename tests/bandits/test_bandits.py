@@ -198,3 +198,23 @@ def test_posterior_draws_have_the_posterior_mean_and_covariance_of_the_non_base_
     assert model.noise_sd == pytest.approx(3.0, rel=0.2)
     np.testing.assert_allclose(draws.mean(axis=0), model.theta[rest], atol=4 * np.sqrt(cov.diagonal().max() / 100_000))
     np.testing.assert_allclose(np.cov(draws, rowvar=False), cov, atol=0.05 * np.abs(cov).max())
+
+
+def test_thompson_without_propensity_draws_acts_with_its_acting_draw_alone():
+    policy = LinearThompson(propensity_draws=0)
+    rng = np.random.default_rng(8)
+    obs = contexts(rng, 20)
+    mask = ActionMask(np.ones((20, N_CHANNELS), dtype=bool))
+    d = policy.act(obs, mask, DecisionContext(0, 0, np.random.default_rng(0), np.arange(20)))
+    assert mask.allows(d.actions).all() and (d.propensity == 1.0).all()
+    probs = policy.action_probabilities(obs, mask, DecisionContext(0, 0, np.random.default_rng(1), np.arange(20)))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_a_state_of_an_older_version_is_refused_by_its_version(tmp_path):
+    LinUCB().save(tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz") as data:
+        older = {k: data[k] for k in data.files if k not in ("yy", "weight", "learned_on")}
+    np.savez(tmp_path / "old.npz", **{**older, "version": np.array(1)})
+    with pytest.raises(ValueError, match="bandit state version 1, this offerlab reads 2"):
+        LinUCB.load_state(tmp_path / "old.npz")

@@ -17,7 +17,9 @@ from zero. The feature vector of observation x and action a is made of blocks:
   views in the offer's category (relevance) and the discount depth crossed with frequency and recency.
 - :math:`\\eta(x, h)` the *channel* block: a one-hot of the channel plus the shopper's recent opens
   on it and recent contacts weighted by the channel's intrusiveness.
-- :math:`e_s` a one-hot of the send slot.
+- :math:`\\zeta(x, s)` the *slot* block: a one-hot of the send slot plus the share of the shopper's
+  site sessions logged in that slot, :math:`n_s / (1 + \\sum_k n_k)`: the CRM's only clue to when
+  the shopper reads messages (0 for a shopper without sessions, who gets the slot's average).
 
 Because the blocks for offer, channel and slot are separate, a linear score splits into a sum of
 per-offer, per-channel and per-slot terms, and so does the quadratic form of an uncertainty bonus
@@ -43,6 +45,7 @@ from sim.catalogue import (
     N_SLOTS,
     OFFER_CATEGORY,
     OFFER_DEPTH,
+    SLOTS,
 )
 from sim.features import FEATURE_NAMES, index
 
@@ -55,6 +58,7 @@ BLOCKS = ("base", "contact", "offer", "channel", "slot")
 _BOUGHT = [index(f"bought_{c}") for c in CATEGORY_NAMES]
 _VIEWS = [index(f"views_{c}") for c in CATEGORY_NAMES]
 _OPENS = [index(f"opens_{h}") for h in CHANNEL_NAMES]
+_SESSIONS = [index(f"sessions_{s}") for s in SLOTS]
 
 
 @dataclass
@@ -62,7 +66,7 @@ class ArmFeatures:
     """Feature blocks of n shoppers.
 
     ``base`` (n, d_b) and ``contact`` (n, d_c) are one vector per shopper. Each option block --
-    ``offer`` (n, O, k_o), ``channel`` (n, H, k_h), ``slot`` (n, S, 0) -- is, in the full feature
+    ``offer`` (n, O, k_o), ``channel`` (n, H, k_h), ``slot`` (n, S, k_s) -- is, in the full feature
     vector, a one-hot of the option followed by that option's k dense features; only the dense
     part is stored, because the one-hot is the same for every shopper and the scorers of
     :mod:`bandits.linear` read it off the parameter vector instead of multiplying by it.
@@ -106,7 +110,7 @@ def block_widths(nonlinear: bool = False) -> list[int]:
     """Widths of the blocks of the full feature vector; an option block's width counts its one-hot."""
     bins = (RECENCY_EDGES.size + 1) + (FREQUENCY_EDGES.size + 1) + (CONTACT_EDGES.size + 1) if nonlinear else 0
     return [1 + len(BASE_FEATURES), 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
-            N_CHANNELS + 2, N_SLOTS]
+            N_CHANNELS + 2, N_SLOTS + 1]
 
 
 _BASE = [index(f) for f in BASE_FEATURES]
@@ -145,4 +149,6 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
         np.multiply(_DEPTH[None, :, None], rec_bins[:, None, :], out=offer[..., 4:])
     tiring = obs[:, _CONTACTS_7D][:, None] * _FATIGUE
     channel = np.stack([obs[:, _OPENS], tiring], axis=2)
-    return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32))
+    sessions = obs[:, _SESSIONS]
+    slot = (sessions / (1.0 + sessions.sum(axis=1, keepdims=True)))[:, :, None]
+    return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, slot)

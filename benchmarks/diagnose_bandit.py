@@ -1,8 +1,11 @@
 """How well a trained bandit's model knows the value of each arm: its predictions against the oracle's.
 
-Run on demand: ``python benchmarks/diagnose_bandit.py [--learner linucb] [--shoppers 10000] [--days 90]``.
+Run on demand: ``python benchmarks/diagnose_bandit.py [--learner linucb] [--shoppers 10000] [--days 90] [--uniform 0.1]``.
 
-The learner runs on a default market (seed 0) for ``--days``; its final ridge model then scores
+The learner runs on a default market (seed 0) for ``--days``; with ``--uniform p`` its ridge model
+learns instead from a randomised log, each shopper sent a uniformly random allowed arm with
+probability p each day (no adaptive choice, so no confounding by the learner's own decisions).
+The final ridge model then scores
 every send arm of the shoppers of a fresh market (seed 5, after 20 days of random e-mails so that
 their CRM records have some history) as incremental profit over no contact. The truth is the
 oracle's expected incremental profit over the offer's 7-day window (:mod:`policies.oracle`),
@@ -27,11 +30,34 @@ import numpy as np
 from bandits.features import arm_features
 from bandits.linear import mean_scores
 from experiments.runner import run_policy
+from policies.base import Decision, DecisionContext, Feedback, Policy
+from policies.baselines import uniform_allowed
 from policies.oracle import Oracle
 from policies.registry import LEARNERS
 from sim import MarketModel, response
 from sim.catalogue import CHANNEL_COST, CHANNEL_NAMES
 from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
+from sim.guardrails import ActionMask
+
+
+class UniformLogger(Policy):
+    """Sends a uniformly random allowed arm to a share of the shoppers, and feeds the outcomes to ``learner``."""
+
+    learns = True
+
+    def __init__(self, learner, share: float):
+        self.learner, self.share = learner, share
+
+    def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
+        actions, count = uniform_allowed(mask, context.rng)
+        send = context.rng.random(len(obs)) < self.share
+        return Decision(np.where(send, actions, 0), np.ones(len(obs)))
+
+    def update(self, feedback: Feedback) -> None:
+        self.learner.update(feedback)
+
+    def save(self, path: Path, seed: int | None = None) -> None:
+        self.learner.save(path, seed)
 
 
 def true_values(market: MarketModel, rows: np.ndarray) -> np.ndarray:
@@ -47,10 +73,12 @@ def main() -> None:
     parser.add_argument("--learner", default="linucb", choices=[k for k in LEARNERS if k != "vw"])
     parser.add_argument("--shoppers", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--uniform", type=float, default=0.0, help="learn from a log of uniformly random sends to this share of shoppers a day")
     args = parser.parse_args()
     config = MarketConfig(population=PopulationConfig(size=args.shoppers), horizon_days=args.days)
     with tempfile.TemporaryDirectory() as folder:
-        run_policy(args.learner, 0, config, GuardrailConfig(), save_dir=Path(folder))
+        explorer = (lambda market: UniformLogger(LEARNERS[args.learner](), args.uniform)) if args.uniform else None
+        run_policy(args.learner, 0, config, GuardrailConfig(), save_dir=Path(folder), factory=explorer)
         learner = LEARNERS[args.learner].load_state(Path(folder) / f"{args.learner}_seed0.npz")
 
     market = MarketModel(config, seed=5)
@@ -76,6 +104,9 @@ def main() -> None:
           f"{truth.reshape(n, -1)[np.arange(n), best].mean():+.3f} |")
     print(f"| value of the oracle's best arm, per shopper | | {truth.reshape(n, -1).max(axis=1).mean():+.3f} |")
     print(f"| correlation of model and truth over all arms | {np.corrcoef(predicted.ravel(), truth.ravel())[0, 1]:.3f} | |")
+    share = sum(learner.model.widths) - 1  # the last column: the slot block's session share
+    se = learner.model.noise_sd * np.sqrt(learner.model.cov[share, share])
+    print(f"| coefficient of the slot's session share (standard error) | {learner.model.theta[share]:+.3f} ({se:.3f}) | positive |")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bandits.delayed import DelayedRewards
-from policies.base import DecisionContext
+from policies.base import DecisionContext, Policy
 from policies.registry import make_policy
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, VALIDITY_DAYS
 from sim.config import GuardrailConfig, MarketConfig
@@ -64,9 +64,12 @@ def logged_rows(n_rows: int, seed: int, count: int) -> np.ndarray:
 
 def run_policy(
     policy_name: str, seed: int, market_config: MarketConfig, guardrails: GuardrailConfig, log_shoppers: int = 0, params: dict | None = None,
-    save_dir: Path | None = None,
+    save_dir: Path | None = None, factory: Callable[[MarketModel], Policy] | None = None,
 ) -> RunResult:
     """Run ``policy_name`` on the market of ``seed`` for the whole horizon.
+
+    ``factory`` builds the policy from the market instead of the registry (a variant that is
+    not a named policy, such as the oracles of ``benchmarks/oracle_information.py``).
 
     A learning policy (``policy.learns``) is fed, at the end of each day, the decisions whose
     attribution window closed that day (:class:`bandits.delayed.DelayedRewards`). With
@@ -79,15 +82,15 @@ def run_policy(
     busy 2-core machine, 3.2 s with one), and ``jobs`` parallel runs would oversubscribe the cores.
     """
     with threadpool_limits(limits=1):
-        return _run(policy_name, seed, market_config, guardrails, log_shoppers, params, save_dir)
+        return _run(policy_name, seed, market_config, guardrails, log_shoppers, params, save_dir, factory)
 
 
 def _run(
     policy_name: str, seed: int, market_config: MarketConfig, guardrails: GuardrailConfig, log_shoppers: int, params: dict | None,
-    save_dir: Path | None,
+    save_dir: Path | None, factory: Callable[[MarketModel], Policy] | None,
 ) -> RunResult:
     market = MarketModel(market_config, guardrails, seed=seed)
-    policy = make_policy(policy_name, market, params)
+    policy = factory(market) if factory is not None else make_policy(policy_name, market, params)
     delayed = DelayedRewards() if getattr(policy, "learns", False) else None
     n, horizon = market.n_rows, market_config.horizon_days
     profit_by_row = np.zeros(n, dtype=np.float64)

@@ -84,6 +84,11 @@ class Oracle(Policy):
         )
         return p_open[:, None, :] * value[:, :, None] - CHANNEL_COST[None, None, :]
 
+    def send_slot(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The slot each shopper is contacted in: their active one, which only the oracle knows
+        (``benchmarks/oracle_information.py`` swaps this for what a CRM can infer)."""
+        return self.market.latent().active_slot[rows]
+
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
         eip = self.expected_incremental_profit(context.rows)
         eip = np.where(mask.channel_ok[:, None, :], eip, -np.inf)
@@ -91,6 +96,6 @@ class Oracle(Policy):
         flat = eip.reshape(n, -1).argmax(axis=1)
         best = eip.reshape(n, -1)[np.arange(n), flat]
         offer, channel = np.divmod(flat, n_channels)
-        slot = self.market.latent().active_slot[context.rows]
+        slot = self.send_slot(obs, context.rows)
         actions = np.where(best > 0, encode(offer, channel, slot), 0)
         return Decision(actions.astype(np.int64), np.ones(n), priority=np.where(best > 0, best, 0.0))

@@ -59,6 +59,7 @@ def _fields() -> dict[str, str]:
     docs |= {f"bought_{c}": f"purchases in {c}" for c in CATEGORY_NAMES}
     docs |= {f"views_{c}": f"views of {c} (one-week half-life)" for c in CATEGORY_NAMES}
     docs |= {f"opens_{h}": f"opened {h} messages (30-day half-life)" for h in CHANNEL_NAMES}
+    docs |= {f"sessions_{s}": f"site sessions logged in the {s} (30-day half-life)" for s in SLOTS}
     docs |= {f"consent_{h}": f"1 if contact on {h} is allowed" for h in CHANNEL_NAMES}
     docs |= {f"holiday_{h}": f"closeness of {h}, 0..1 (1 on the day)" for h in HOLIDAY_NAMES}
     return docs
@@ -89,7 +90,7 @@ def shopper_fields(obs: np.ndarray) -> dict[str, np.ndarray]:
     for name in FIELD_DOCS:
         if name.startswith(("bought_",)):
             out[name] = np.expm1(col(name))
-        elif name.startswith(("views_", "opens_", "consent_", "holiday_")):
+        elif name.startswith(("views_", "opens_", "sessions_", "consent_", "holiday_")):
             out[name] = col(name)
     affinity = np.stack([out[f"bought_{c}"] + out[f"views_{c}"] for c in CATEGORY_NAMES], axis=1)
     out["top_category"] = np.where(affinity.max(axis=1) > 0, affinity.argmax(axis=1), -1).astype(np.float64)

@@ -153,6 +153,9 @@ class ResponseParams:
     open_browse: float = bounded(0.0, ge=0.0, le=20.0)
     """logits per unit of offer appeal added to browsing an opened message's categories on the day it is opened
     (the click-through; 0 = messages act on purchases only, as in the default market)"""
+    session_regularity: float = bounded(0.7, ge=0.0, le=1.0)
+    """share of a shopper's site sessions (days they browse or open a message) that the shop's web analytics log in the
+    shopper's active slot; the rest fall evenly in the other two slots (1/3 = visit times say nothing of the active slot)"""
 
 
 @dataclass

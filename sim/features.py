@@ -1,6 +1,6 @@
 """The observation: what a retailer's CRM knows about a shopper today, one named feature per column.
 
-Personal features (purchase history, browsing, opens, demographics) are shown only for shoppers
+Personal features (purchase history, browsing, opens, the times of day of site sessions, demographics) are shown only for shoppers
 who agreed to personalised use of their data; for the others they are 0 and ``personal_data`` is
 0. Non-personal features (the calendar, the shop's own contact log, channel consents, which a
 CRM must keep to obey them) are shown for everyone. Latent traits never appear here.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.calendar import HOLIDAY_NAMES, birthday_distance
-from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES
+from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, SLOTS
 from sim.population import AGE_BANDS, GENDER_FEMALE, GENDER_MALE
 
 
@@ -42,6 +42,8 @@ def _features() -> tuple[Feature, ...]:
     f += [Feature(f"bought_{c}", 0, 8, True, f"log(1 + purchases in {c})") for c in CATEGORY_NAMES]
     f += [Feature(f"views_{c}", 0, 15, True, f"views of {c}, one-week half-life") for c in CATEGORY_NAMES]
     f += [Feature(f"opens_{h}", 0, 45, True, f"opened {h} messages, 30-day half-life") for h in CHANNEL_NAMES]
+    f += [Feature(f"sessions_{s}", 0, 45, True, f"site sessions (browsing or opening a message) logged in the {s}, 30-day half-life")
+          for s in SLOTS]
     f += [
         Feature("age_band", 0, 1, True, f"index of {AGE_BANDS} / 4"),
         Feature("gender_female", 0, 1, True, "1 if recorded female"),
@@ -107,6 +109,7 @@ def observe(market, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
     put(np.log1p(st.purchases[rows]))
     put(st.views[rows])
     put(st.opens[rows])
+    put(st.sessions[rows])
     put(prof.age_band[rows] / 4.0)
     g = prof.gender_recorded[rows]
     put(g == GENDER_FEMALE)

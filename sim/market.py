@@ -69,6 +69,7 @@ class _Day:
     u_buy: np.ndarray  # (n, C)
     u_message: np.ndarray  # (n, 2): open, unsubscribe
     u_churn: np.ndarray  # (n,)
+    u_session: np.ndarray  # (n,) the slot a site session is logged in
     u_drift: np.ndarray | None  # (n, C) uniforms for the interest random walk, on drift days only
 
 
@@ -136,6 +137,7 @@ class MarketModel(Model):
             "engagement": response.decay(self.params.engagement_half_life),
             "views": response.decay(7.0),
             "opens": response.decay(30.0),
+            "sessions": response.decay(30.0),
             "buzz": response.decay(self.config.network.buzz_half_life),
         }
         self._shoppers: dict[int, Shopper] = {}
@@ -236,6 +238,7 @@ class MarketModel(Model):
             u_buy=s.rng("buy", t).random((n, c), dtype=f32),
             u_message=s.rng("message", t).random((n, 2), dtype=f32),
             u_churn=s.rng("churn", t).random(n, dtype=f32),
+            u_session=s.rng("session", t).random(n, dtype=f32),
             u_drift=s.rng("drift", t).random((n, c), dtype=f32) if t % 7 == 0 else None,
         )
 
@@ -349,6 +352,10 @@ class MarketModel(Model):
         out.churned[rows] = churn
         out.purchases[rows] = n_bought
         out.viewed[rows] = viewed.any(axis=1)
+        sessions = st.sessions[rows]
+        sessions *= self._decay["sessions"]
+        visited = np.flatnonzero(out.viewed[rows] | out.opened[rows])
+        sessions[visited, response.session_slot(tr.active_slot[rows][visited], d.u_session[rows][visited], p.session_regularity)] += 1.0
         out.redeemed[rows] = np.bincount(i[redeemed], minlength=n)
         out.bought[rows] = False
         out.bought[rows][i, c] = True

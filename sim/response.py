@@ -158,6 +158,19 @@ def basket_value(price: np.ndarray, scale: np.ndarray, u: np.ndarray) -> np.ndar
     return (price * scale * np.exp(BASKET_SD * ndtri(u.astype(np.float64)) - BASKET_SD**2 / 2)).astype(np.float32, copy=False)
 
 
+def session_slot(active: np.ndarray, u: np.ndarray, regularity: float) -> np.ndarray:
+    """The slot a site session is logged in: the active slot with probability :math:`q` (``regularity``),
+    otherwise each of the other two with :math:`(1 - q)/2`, from one uniform :math:`u` per session.
+
+    .. math::  s = a \\text{ if } u < q, \\quad s = \\big(a + 1 + \\lfloor 2 (u - q) / (1 - q) \\rfloor\\big) \\bmod 3 \\text{ otherwise}
+
+    This is the only trace of the active hours in the CRM: send-time optimisation (and any
+    learner) has to infer them from when a shopper visits.
+    """
+    away = np.floor(2.0 * (u - regularity) / max(1.0 - regularity, 1e-12)).clip(0, 1).astype(np.int64)
+    return np.where(u < regularity, active, (active + 1 + away) % 3).astype(np.int64)
+
+
 def churn_probability(hazard: np.ndarray, fatigue: np.ndarray, days_since_purchase: np.ndarray, p: ResponseParams) -> np.ndarray:
     """Daily probability of leaving for good.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from sim.catalogue import N_CATEGORIES, N_CHANNELS
+from sim.catalogue import N_CATEGORIES, N_CHANNELS, N_SLOTS
 from sim.population import Profile, Traits
 
 CONTACT_MEMORY = 30
@@ -33,6 +33,7 @@ class ShopperState:
     views: np.ndarray  # (n, C) float32 category views, decayed with a one-week half-life
     buzz: np.ndarray  # (n, C) float32 acquaintances' purchases seen, decayed (sim.network); hidden from policies
     opens: np.ndarray  # (n, H) float32 opened messages per channel, decayed with a 30-day half-life
+    sessions: np.ndarray  # (n, S) float32 site sessions by the slot they were logged in, decayed with a 30-day half-life
     offer: np.ndarray  # (n,) int16 opened offer being redeemable, -1 none
     offer_category: np.ndarray  # (n,) int8 category it covers, -1 all
     offer_expiry: np.ndarray  # (n,) int32 last day it can be redeemed
@@ -75,6 +76,7 @@ def initial_state(traits: Traits, profile: Profile) -> ShopperState:
         views=np.zeros((n, N_CATEGORIES), dtype=np.float32),
         buzz=np.zeros((n, N_CATEGORIES), dtype=np.float32),
         opens=np.zeros((n, N_CHANNELS), dtype=np.float32),
+        sessions=np.zeros((n, N_SLOTS), dtype=np.float32),
         offer=np.full(n, -1, dtype=np.int16),
         offer_category=np.full(n, -1, dtype=np.int8),
         offer_expiry=np.full(n, NEVER, dtype=np.int32),

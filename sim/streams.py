@@ -1,7 +1,7 @@
 """Independent random streams by purpose and day, all from one seed (common random numbers).
 
 Each purpose (population draw, browsing, buying and basket values, message responses, churn,
-interest drift, market shocks, network) has its own stream, and each simulated day draws a fresh
+interest drift, market shocks, network, the time of day a site session is logged at) has its own stream, and each simulated day draws a fresh
 generator keyed by ``(seed, purpose, day)``. Two runs with the same seed therefore meet the same
 shoppers with the same organic behaviour whatever the policies do: a policy that contacts
 shopper 7 changes which of shopper 7's message numbers are *used*, never which numbers anyone
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PURPOSES = ("population", "network", "shock", "browse", "buy", "message", "churn", "drift", "refill", "policy")
+PURPOSES = ("population", "network", "shock", "browse", "buy", "message", "churn", "drift", "refill", "policy", "session")
 
 
 class Streams:

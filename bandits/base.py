@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,18 @@ def one_hot(actions: np.ndarray) -> np.ndarray:
 def vote_share(choices: np.ndarray) -> np.ndarray:
     """(n, N_ACTIONS) share of the rows of ``choices`` (k, n) that pick each action."""
     return sum(one_hot(c) for c in choices) / len(choices)
+
+
+def pooled_choices(pool: np.ndarray, k: int, n: int, rng: np.random.Generator, choice: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(k, n) the choices of k posterior draws per shopper, all taken from one ``pool`` of draws.
+
+    Shopper i takes the pool's members :math:`(r_i + j) \\bmod |pool|`, j < k, for a random offset
+    :math:`r_i`: each shopper's draws are still independent posterior draws (so a share of them is
+    an unbiased estimate of a choice's probability), while a batch needs one pool of draws instead
+    of k per shopper. ``choice`` maps one draw per shopper, (n, d), to the n actions it picks.
+    """
+    offset = rng.integers(0, len(pool), n)
+    return np.array([choice(pool[(offset + j) % len(pool)]) for j in range(k)], dtype=np.int64).reshape(k, n)
 
 
 def best_allowed(scores: SendScores, channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +93,10 @@ class LinearBandit(Policy):
         """share of today's decisions that differ from the greedy choice (for TensorBoard)"""
         self.learned_on: tuple[int, ...] = ()
         """market seeds whose rewards are in the model (kept with the state, so it is not evaluated on the shoppers it learned from)"""
+
+    def feature_widths(self) -> list[int]:
+        """Widths of the model's feature blocks, which a saved or exported state must match."""
+        return block_widths(self.nonlinear)
 
     @abstractmethod
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision: ...

@@ -28,6 +28,7 @@ class _Pending:
     actions: np.ndarray
     propensity: np.ndarray
     reward: np.ndarray
+    opened: np.ndarray | None
 
 
 class DelayedRewards:
@@ -39,8 +40,10 @@ class DelayedRewards:
         self.window = window
         self.pending: deque[_Pending] = deque()
 
-    def add(self, day: int, rows: np.ndarray, obs: np.ndarray, actions: np.ndarray, propensity: np.ndarray) -> None:
-        self.pending.append(_Pending(day, rows, obs, actions, propensity, np.zeros(len(rows))))
+    def add(self, day: int, rows: np.ndarray, obs: np.ndarray, actions: np.ndarray, propensity: np.ndarray,
+            opened: np.ndarray | None = None) -> None:
+        """Hold the day's decisions; ``opened`` (n,) marks the messages opened that day, if the shop tracks opens."""
+        self.pending.append(_Pending(day, rows, obs, actions, propensity, np.zeros(len(rows)), opened))
 
     def credit(self, day: int, profit: np.ndarray) -> None:
         """Add each row's profit on ``day`` to the open decisions whose window covers it."""
@@ -61,4 +64,5 @@ class DelayedRewards:
             actions=np.concatenate([p.actions for p in done]),
             propensity=np.concatenate([p.propensity for p in done]),
             reward=np.concatenate([p.reward for p in done]),
+            opened=None if any(p.opened is None for p in done) else np.concatenate([p.opened for p in done]),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import LinearBandit, best_allowed, vote_share
+from bandits.base import LinearBandit, best_allowed, pooled_choices, vote_share
 from bandits.features import ArmFeatures
 from bandits.linear import mean_scores, send_scores
 from policies.base import Decision
@@ -22,10 +22,9 @@ class LinearThompson(LinearBandit):
     The probability of the chosen action has no closed form; it is *estimated* as the share of
     ``propensity_draws`` further posterior draws (plus the acting one) that choose the same
     action, so it is at least 1 / (draws + 1). The further draws come from a pool of
-    :data:`POOL` draws made once per batch, shopper i taking the pool's members
-    :math:`(r_i + j) \\bmod` POOL for a random offset :math:`r_i`: each shopper's draws are still
-    independent posterior draws, so its estimate is unbiased, while a batch needs POOL draws
-    instead of one per shopper and estimate (drawing is most of the work).
+    :data:`POOL` draws made once per batch (:func:`bandits.base.pooled_choices`): each shopper's
+    estimate is still unbiased, while a batch needs POOL draws instead of one per shopper and
+    estimate (drawing is most of the work).
     """
 
     name = "thompson"
@@ -48,8 +47,7 @@ class LinearThompson(LinearBandit):
     def _pooled(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator, k: int, none: np.ndarray) -> np.ndarray:
         """(k, n) the choices of k posterior draws per shopper, taken from one pool (see the class docstring)."""
         pool = self.model.sample(POOL, self.scale, rng)
-        offset = rng.integers(0, POOL, len(feats.base))
-        return np.array([self._choice(pool[(offset + j) % POOL], none, feats, mask)[0] for j in range(k)], dtype=np.int64).reshape(k, len(none))
+        return pooled_choices(pool, k, len(none), rng, lambda draws: self._choice(draws, none, feats, mask)[0])
 
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
         mean = mean_scores(self.model.theta, feats, self.model)  # its no-contact scores are every draw's (RidgeModel.sample)

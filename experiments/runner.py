@@ -126,7 +126,7 @@ def _run(
             log.record(t, rows, obs, decision.actions, decision.propensity, out.profit)
         if delayed is not None:
             start = time.perf_counter()
-            delayed.add(t, rows, obs, actions[rows], decision.propensity)
+            delayed.add(t, rows, obs, actions[rows], decision.propensity, out.opened[rows])
             delayed.credit(t, out.profit)
             feedback = delayed.matured(t)
             if feedback is not None:

@@ -56,6 +56,9 @@ class Feedback:
     actions: np.ndarray
     propensity: np.ndarray
     reward: np.ndarray
+    opened: np.ndarray | None = None
+    """(n,) bool: whether the message of the decision was opened (the shop's open tracking, known the day it was
+    sent); None where the log does not record opens"""
 
 
 class Policy(ABC):

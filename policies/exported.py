@@ -33,8 +33,8 @@ import onnxruntime as ort
 from bandits.base import LinearBandit
 from bandits.bootstrap import BootstrapEnsemble
 from bandits.epsilon_greedy import EpsilonGreedy
-from bandits.features import block_widths
 from bandits.linucb import LinUCB
+from bandits.open_value import OpenValueThompson
 from bandits.thompson import LinearThompson
 from policies.base import Decision, DecisionContext, Policy, sampled
 from policies.rules import RuleTable
@@ -80,7 +80,7 @@ class OnnxPolicy(Policy):
         return sampled(self.probabilities(obs, mask), context.rng)
 
 
-BANDITS: dict[str, type[LinearBandit]] = {cls.__name__: cls for cls in (EpsilonGreedy, LinUCB, LinearThompson, BootstrapEnsemble)}
+BANDITS: dict[str, type[LinearBandit]] = {cls.__name__: cls for cls in (EpsilonGreedy, LinUCB, LinearThompson, BootstrapEnsemble, OpenValueThompson)}
 """the exportable learners by class name: the linear bandits, whose state is a portable .npz. Listed here rather than
 read from :mod:`policies.registry`, which imports every policy, PPO's torch included; a test keeps the two in step."""
 
@@ -89,9 +89,9 @@ def _bandit(path: Path, spec: dict) -> Policy:
     if spec["class"] not in BANDITS:
         raise ValueError(f"unknown bandit class {spec['class']!r}; this offerlab knows {', '.join(BANDITS)}")
     policy = BANDITS[spec["class"]].load_state(path)
-    if policy.model.widths != block_widths(policy.nonlinear):
+    if policy.model.widths != policy.feature_widths():
         raise ValueError(f"feature blocks of widths {policy.model.widths}, but this offerlab's bandit features have "
-                         f"{block_widths(policy.nonlinear)} (the feature map changed since the export)")
+                         f"{policy.feature_widths()} (the feature map changed since the export)")
     policy.name = spec["name"]
     return policy
 

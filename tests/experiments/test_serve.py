@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -236,6 +237,15 @@ def test_a_bad_payload_gets_422_naming_the_field(case, server):
     assert res.status_code == 422, res.text
     assert loc in [e["loc"] for e in res.json()["detail"]]
     assert len(server.rows()) == before
+
+
+def test_the_readmes_example_request_is_answered(server):
+    """The README's curl example must stay a valid request when the CRM features change."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    body = re.search(r"localhost:8000/decide -d '(\{.*?\})'\n", readme, re.S)
+    assert body, "the README's /decide example is gone"
+    answer = decide(server, json.loads(body.group(1)))
+    assert answer["customer_id"] == "c-1042" and answer["action_name"] == ACTION_NAMES[answer["action"]]
 
 
 def test_contacts_after_the_decision_date_invalid_json_and_other_content_types_are_refused(server):

@@ -1,0 +1,144 @@
+"""Open x value Thompson sampling: a message pays only if it is opened, so learn the two apart.
+
+A send's expected incremental profit is a product, not a sum (:mod:`policies.oracle`):
+
+.. math::  \\mathrm{E}[r \\mid x, (o, h, s)] - \\mathrm{E}[r \\mid x, \\varnothing]
+           = c_h(x) + p_{hs}(x)\\, V_o(x)
+
+with :math:`p_{hs}` the probability that a message on channel h in slot s is opened,
+:math:`V_o` what an opened offer o is worth, and :math:`c_h` the send's cost (and whatever an
+unopened message does). The additive score of :mod:`bandits.linear` cannot express that the
+right slot helps a good offer and makes a bad one cost more, and it learns the slot from the
+profit, whose noise is some 70 times a message's effect. Here two ridge models share the work:
+
+- the *open model*, a linear probability model of "opened" (observed on the day of the send,
+  a 0/1 signal with little noise) on the send's channel and slot, the shopper's recent opens on
+  the channel, the share of their site sessions in the slot and the contact context,
+
+  .. math::  p_{hs}(x) = \\gamma(x)^\\top \\theta_c + [e_h, \\eta(x, h)]^\\top \\theta_h + [e_s, \\zeta(x, s)]^\\top \\theta_s,
+
+  clipped to [0, 1];
+- the *value model*, a ridge regression of the 7-day profit on every decision,
+
+  .. math::  r = \\beta(x)^\\top \\theta_b + \\mathbb{1}[\\text{sent}]\\, e_h^\\top \\theta_{cost}
+                 + \\mathbb{1}[\\text{opened}]\\, \\big(\\gamma(x)^\\top \\theta_v + [e_o, \\omega(x, o)]^\\top \\theta_o\\big) + \\varepsilon,
+
+  whose last term, :math:`V_o(x)`, is fitted only where a message was opened.
+
+The blocks :math:`\\beta, \\gamma, \\omega, \\eta, \\zeta` are those of :mod:`bandits.features`.
+Acting, shopper i draws the value model's parameters from their posterior
+:math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` (the base block at its mean: it is the same for
+every arm) and takes the open model at its posterior mean, which a dense 0/1 signal pins down
+within days. For fixed (h, s) the best offer is :math:`\\arg\\max_o V_o` whatever p is (p >= 0),
+so the choice costs O(O + H S) per shopper. Propensities are estimated as in
+:class:`bandits.thompson.LinearThompson`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bandits.base import LinearBandit, pooled_choices, vote_share
+from bandits.features import ArmFeatures, arm_features
+from bandits.linear import RidgeModel, _option_scores
+from bandits.thompson import POOL
+from policies.base import Decision, Feedback
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_CHANNELS, N_OFFERS, N_SLOTS, encode
+from sim.guardrails import ActionMask
+
+
+class OpenValueThompson(LinearBandit):
+    """Thompson sampling on the value of an opened offer, times a learned open probability (module docstring)."""
+
+    name = "open_value"
+
+    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15):
+        if not scale >= 0:
+            raise ValueError(f"scale={scale!r}: must be >= 0")
+        if not 0 <= propensity_draws <= POOL:
+            raise ValueError(f"propensity_draws={propensity_draws!r}: must be in [0, {POOL}]")
+        super().__init__(ridge)
+        self.scale = scale
+        self.propensity_draws = propensity_draws
+        base, contact, offer, channel, slot = super().feature_widths()
+        self.model = RidgeModel([base, N_CHANNELS, contact, offer], ridge)
+        """the value model: base | sent x channel | opened x contact | opened x offer"""
+        self.open_model = RidgeModel([contact, channel, slot], ridge)
+
+    def feature_widths(self) -> list[int]:
+        return self.model.widths
+
+    def params(self) -> dict[str, float]:
+        return {"scale": self.scale, "propensity_draws": self.propensity_draws, **super().params()}
+
+    def open_probability(self, feats: ArmFeatures) -> np.ndarray:
+        """(n, H, S) the open model's probability that a message on channel h in slot s is opened."""
+        theta = self.open_model.theta_f32
+        contact, channel, slot = np.split(theta, np.cumsum(self.open_model.widths)[:-1])
+        common = feats.contact @ contact
+        by_channel, by_slot = _option_scores(feats.channel, channel), _option_scores(feats.slot, slot)
+        return np.clip(common[:, None, None] + by_channel[:, :, None] + by_slot[:, None, :], 0.0, 1.0)
+
+    def _choice(self, rest: np.ndarray, p_open: np.ndarray, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
+        """The arm each shopper's value parameters ``rest`` (n, d - d_base) choose, and its margin over no contact."""
+        n = len(rest)
+        cost, contact, offer = np.split(rest, np.cumsum(self.model.widths[1:])[:-1], axis=-1)
+        value = _option_scores(feats.offer, offer) + np.einsum("nd,nd->n", feats.contact, contact)[:, None]  # (n, O)
+        best_offer = value.argmax(axis=1)
+        score = cost[:, :, None] + p_open * value[np.arange(n), best_offer][:, None, None]  # (n, H, S)
+        score = np.where(mask.channel_ok[:, :, None], score, -np.inf).reshape(n, -1)
+        k = score.argmax(axis=1)
+        margin = score[np.arange(n), k]
+        channel, slot = np.divmod(k, N_SLOTS)
+        send = margin > 0
+        return np.where(send, encode(best_offer, channel, slot), 0).astype(np.int64), np.where(send, margin, 0.0)
+
+    def _mean_rest(self, n: int) -> np.ndarray:
+        return np.broadcast_to(self.model.theta_f32[self.model.widths[0]:], (n, self.model.d - self.model.widths[0]))
+
+    def _pooled(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator, k: int, p_open: np.ndarray) -> np.ndarray:
+        pool = self.model.sample(POOL, self.scale, rng)
+        return pooled_choices(pool, k, len(p_open), rng, lambda draws: self._choice(draws, p_open, feats, mask)[0])
+
+    def greedy(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
+        return self._choice(self._mean_rest(len(feats.base)), self.open_probability(feats), feats, mask)
+
+    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
+        n = len(feats.base)
+        p_open = self.open_probability(feats)
+        actions, margin = self._choice(self.model.sample(n, self.scale, rng), p_open, feats, mask)
+        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, p_open) == actions).sum(axis=0)
+        greedy, _ = self._choice(self._mean_rest(n), p_open, feats, mask)
+        self.exploration = float((actions != greedy).mean()) if n else 0.0
+        return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
+
+    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
+        """Estimated: the share of ``propensity_draws + 1`` posterior draws that choose each action."""
+        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, self.open_probability(feats)))
+
+    def update(self, feedback: Feedback) -> None:
+        if feedback.opened is None:
+            raise ValueError("open_value learns from the opens of its messages, and this feedback has none (Feedback.opened)")
+        feats = arm_features(feedback.obs, self.nonlinear)
+        a = np.asarray(feedback.actions)
+        n, i = len(a), np.arange(len(a))
+        sent = a > 0
+        opened = (np.asarray(feedback.opened, dtype=bool) & sent).astype(np.float32)[:, None]
+        offer, channel, slot = (np.maximum(x[a], 0) for x in (ACTION_OFFER, ACTION_CHANNEL, ACTION_SLOT))
+        cost = sent[:, None] * (channel[:, None] == np.arange(N_CHANNELS))
+        self.model.update(np.concatenate([feats.base, cost, opened * feats.contact,
+                                          opened * (offer[:, None] == np.arange(N_OFFERS)), opened * feats.offer[i, offer]], axis=1),
+                          feedback.reward)
+        if sent.any():
+            s = np.flatnonzero(sent)
+            rows = [feats.contact[s],
+                    channel[s, None] == np.arange(N_CHANNELS), feats.channel[s, channel[s]],
+                    slot[s, None] == np.arange(N_SLOTS), feats.slot[s, slot[s]]]
+            self.open_model.update(np.concatenate(rows, axis=1), opened[s, 0])
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**self.model.state(), **{f"open_{k}": v for k, v in self.open_model.state().items()}}
+
+    def _restore(self, data) -> None:
+        super()._restore(data)
+        self.open_model = RidgeModel.from_state({k: data[f"open_{k}"] for k in RidgeModel.STATE_KEYS})

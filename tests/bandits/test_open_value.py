@@ -1,0 +1,135 @@
+"""The open x value learner on a synthetic problem where a message pays only when it is opened."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bandits.delayed import DelayedRewards
+from bandits.features import arm_features
+from bandits.open_value import OpenValueThompson
+from policies.base import DecisionContext, Feedback
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, N_CHANNELS, N_OFFERS, encode
+from sim.features import FEATURE_HIGH, N_FEATURES
+from sim.guardrails import ActionMask
+
+N = 400
+
+
+def contexts(rng: np.random.Generator, n: int) -> np.ndarray:
+    return (rng.random((n, N_FEATURES)) * np.minimum(FEATURE_HIGH, 1.0)).astype(np.float32)
+
+
+def p_open(actions: np.ndarray) -> np.ndarray:
+    """Opens depend on channel and slot only: channel 1 and slot 2 are each worth +0.3."""
+    return np.where(actions > 0, 0.1 + 0.3 * (ACTION_CHANNEL[actions] == 1) + 0.3 * (ACTION_SLOT[actions] == 2), 0.0)
+
+
+def opened_value(actions: np.ndarray) -> np.ndarray:
+    """Only offer 4 pays once opened; every other offer loses."""
+    return np.where(ACTION_OFFER[actions] == 4, 3.0, -0.5)
+
+
+def expected(actions: np.ndarray) -> np.ndarray:
+    return np.where(actions > 0, -0.05 + p_open(actions) * opened_value(actions), 0.0)
+
+
+def ctx(day: int, n: int = N) -> DecisionContext:
+    return DecisionContext(day, day % 7, np.random.default_rng(day), np.arange(n))
+
+
+def test_it_learns_that_the_right_offer_pays_more_in_the_slot_and_channel_that_get_opened():
+    policy = OpenValueThompson(scale=0.5, propensity_draws=5)
+    rng = np.random.default_rng(0)
+    mask = ActionMask(np.ones((N, N_CHANNELS), dtype=bool))
+    everything = np.arange(N_ACTIONS)
+    best_value = expected(everything).max()
+    regret = []
+    for day in range(40):
+        obs = contexts(rng, N)
+        d = policy.act(obs, mask, ctx(day))
+        regret.append(float(best_value - expected(d.actions).mean()))
+        opened = rng.random(N) < p_open(d.actions)
+        reward = obs[:, 1] + np.where(d.actions > 0, -0.05, 0.0) + opened * opened_value(d.actions) + rng.normal(0, 1.0, N)
+        policy.update(Feedback(np.full(N, day), obs, d.actions, d.propensity, reward, opened))
+    regret = np.array(regret)
+    assert regret[-5:].mean() < 0.3 * regret[:5].mean()
+    final = policy.act(contexts(rng, N), mask, ctx(99))
+    assert (final.actions == encode(4, 1, 2)).mean() > 0.7
+    feats = arm_features(contexts(rng, 5))
+    np.testing.assert_allclose(policy.open_probability(feats)[:, 1, 2], 0.7, atol=0.1)
+    np.testing.assert_allclose(policy.open_probability(feats)[:, 0, 0], 0.1, atol=0.1)
+
+
+def warmed(rng: np.random.Generator, obs: np.ndarray, mask: ActionMask) -> OpenValueThompson:
+    policy = OpenValueThompson(propensity_draws=7)
+    for day in range(3):
+        d = policy.act(obs, mask, ctx(day, len(obs)))
+        policy.update(Feedback(np.zeros(len(obs)), obs, d.actions, d.propensity, rng.normal(size=len(obs)), rng.random(len(obs)) < 0.3))
+    return policy
+
+
+def test_probabilities_sum_to_one_respect_the_mask_and_the_propensity_is_a_probability():
+    rng = np.random.default_rng(1)
+    obs = contexts(rng, 50)
+    mask = ActionMask(rng.random((50, N_CHANNELS)) < 0.5)
+    policy = warmed(rng, obs, mask)
+    probs = policy.action_probabilities(obs, mask, ctx(5, 50))
+    assert probs.shape == (50, N_ACTIONS)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    assert (probs[~mask.dense()] == 0).all()
+    d = policy.act(obs, mask, ctx(5, 50))
+    assert mask.allows(d.actions).all() and ((d.propensity > 0) & (d.propensity <= 1)).all()
+
+
+def test_a_saved_state_resumes_both_models_to_the_same_decisions(tmp_path):
+    rng = np.random.default_rng(2)
+    obs = contexts(rng, 60)
+    mask = ActionMask(np.ones((60, N_CHANNELS), dtype=bool))
+    policy = warmed(rng, obs, mask)
+    policy.save(tmp_path / "state.npz", seed=3)
+    loaded = OpenValueThompson.load_state(tmp_path / "state.npz")
+    assert loaded.learned_on == (3,) and loaded.params() == policy.params()
+    np.testing.assert_array_equal(loaded.open_model.A, policy.open_model.A)
+    a, b = policy.act(obs, mask, ctx(9, 60)), loaded.act(obs, mask, ctx(9, 60))
+    assert np.array_equal(a.actions, b.actions) and np.allclose(a.propensity, b.propensity)
+
+
+def test_feedback_without_opens_is_a_clear_error_and_the_delay_queue_keeps_them():
+    policy = OpenValueThompson()
+    obs = np.zeros((2, N_FEATURES), dtype=np.float32)
+    with pytest.raises(ValueError, match="opens of its messages"):
+        policy.update(Feedback(np.zeros(2), obs, np.array([5, 0]), np.ones(2), np.zeros(2)))
+    queue = DelayedRewards(window=1)
+    queue.add(0, np.array([0, 1]), obs, np.array([5, 0]), np.ones(2), np.array([True, False]))
+    queue.credit(0, np.array([2.0, 1.0]))
+    feedback = queue.matured(0)
+    assert list(feedback.opened) == [True, False] and list(feedback.reward) == [2.0, 1.0]
+    policy.update(feedback)
+    assert policy.open_model.n_obs == 1 and policy.model.n_obs == 2
+
+
+@pytest.mark.parametrize("bad", [{"scale": -1.0}, {"propensity_draws": 1000}, {"ridge": 0.0}])
+def test_bad_hyperparameters_name_the_key(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        OpenValueThompson(**bad)
+
+
+def test_offers_are_chosen_by_value_and_channel_and_slot_by_open_probability_times_value():
+    """With the parameters set by hand, the choice is the arg max of c_h + p_hs V_o over allowed arms."""
+    rng = np.random.default_rng(3)
+    policy = OpenValueThompson()
+    obs = contexts(rng, 30)
+    feats = arm_features(obs)
+    policy.model.theta_f32 = rng.normal(size=policy.model.d).astype(np.float32)
+    policy.open_model.theta_f32 = rng.normal(0, 0.2, policy.open_model.d).astype(np.float32)
+    mask = ActionMask(rng.random((30, N_CHANNELS)) < 0.6)
+    actions, _ = policy.greedy(feats, mask)
+    p = policy.open_probability(feats)
+    cost, contact, offer = np.split(policy.model.theta_f32[policy.model.widths[0]:], np.cumsum(policy.model.widths[1:])[:-1])
+    value = feats.offer @ offer[N_OFFERS:] + offer[:N_OFFERS] + (feats.contact @ contact)[:, None]
+    for i in range(30):
+        arms = [a for a in range(1, N_ACTIONS) if mask.channel_ok[i, ACTION_CHANNEL[a]]]
+        score = {a: cost[ACTION_CHANNEL[a]] + p[i, ACTION_CHANNEL[a], ACTION_SLOT[a]] * value[i, ACTION_OFFER[a]] for a in arms}
+        best = max(score, key=score.get) if arms else 0
+        assert actions[i] == (best if arms and score[best] > 0 else 0)

@@ -116,6 +116,11 @@ class LinearBandit(Policy):
         """The action with the highest expected reward (no exploration), and its margin over no contact."""
         return best_allowed(mean_scores(self.model.theta, feats, self.model), mask.channel_ok)
 
+    def incremental_scores(self, feats: ArmFeatures) -> np.ndarray:
+        """(n, O, H, S) the model's expected reward of every send arm over no contact, at the posterior mean."""
+        mean = mean_scores(self.model.theta, feats, self.model)
+        return mean.full() - mean.none[:, None, None, None]
+
     def update(self, feedback: Feedback) -> None:
         feats = arm_features(feedback.obs, self.nonlinear)
         self.model.update(feats.rows(feedback.actions), feedback.reward)

@@ -79,11 +79,20 @@ class OpenValueThompson(LinearBandit):
         by_channel, by_slot = _option_scores(feats.channel, channel), _option_scores(feats.slot, slot)
         return np.clip(common[:, None, None] + by_channel[:, :, None] + by_slot[:, None, :], 0.0, 1.0)
 
+    def _split(self, rest: np.ndarray, feats: ArmFeatures) -> tuple[np.ndarray, np.ndarray]:
+        """The value parameters ``rest`` (after the base block) as each shopper's channel terms (n, H) and offer values (n, O)."""
+        cost, contact, offer = np.split(rest, np.cumsum(self.model.widths[1:])[:-1], axis=-1)
+        return cost, _option_scores(feats.offer, offer) + np.einsum("nd,nd->n", feats.contact, contact)[:, None]
+
+    def incremental_scores(self, feats: ArmFeatures) -> np.ndarray:
+        """(n, O, H, S) :math:`c_h + p_{hs} V_o` at the posterior means."""
+        cost, value = self._split(self._mean_rest(len(feats.base)), feats)
+        return cost[:, None, :, None] + self.open_probability(feats)[:, None] * value[:, :, None, None]
+
     def _choice(self, rest: np.ndarray, p_open: np.ndarray, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         """The arm each shopper's value parameters ``rest`` (n, d - d_base) choose, and its margin over no contact."""
         n = len(rest)
-        cost, contact, offer = np.split(rest, np.cumsum(self.model.widths[1:])[:-1], axis=-1)
-        value = _option_scores(feats.offer, offer) + np.einsum("nd,nd->n", feats.contact, contact)[:, None]  # (n, O)
+        cost, value = self._split(rest, feats)
         best_offer = value.argmax(axis=1)
         score = cost[:, :, None] + p_open * value[np.arange(n), best_offer][:, None, None]  # (n, H, S)
         score = np.where(mask.channel_ok[:, :, None], score, -np.inf).reshape(n, -1)

@@ -41,8 +41,9 @@ def measure(name: str, obs: np.ndarray, mask, repeats: int) -> tuple[float, floa
         wall, start = time.perf_counter(), time.process_time()
         decision = policy.act(obs, mask, ctx)
         decided = time.process_time()
-        reward = np.random.default_rng(k).normal(0, 20, len(obs))
-        policy.update(Feedback(np.full(len(obs), k), obs, decision.actions, decision.propensity, reward))
+        noise = np.random.default_rng(k)
+        reward, opened = noise.normal(0, 20, len(obs)), (decision.actions > 0) & (noise.random(len(obs)) < 0.2)
+        policy.update(Feedback(np.full(len(obs), k), obs, decision.actions, decision.propensity, reward, opened))
         run = (decided - start, time.process_time() - decided, time.perf_counter() - wall)
         best = min(best, run, key=lambda r: r[0] + r[1])
     return best

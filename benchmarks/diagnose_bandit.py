@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from bandits.features import arm_features
-from bandits.linear import mean_scores
 from experiments.runner import run_policy
 from policies.base import Decision, DecisionContext, Feedback, Policy
 from policies.baselines import uniform_allowed
@@ -87,8 +86,7 @@ def main() -> None:
         ok = market.action_mask().channel_ok
         market.step(np.where(ok[:, 0] & (rng.random(len(ok)) < 0.1), 1, 0))  # an info e-mail to some, every day
     rows = np.flatnonzero(market.present)
-    scores = mean_scores(learner.model.theta, arm_features(market.observe(rows), learner.nonlinear), learner.model)
-    predicted = scores.full() - scores.none[:, None, None, None]
+    predicted = learner.incremental_scores(arm_features(market.observe(rows), learner.nonlinear))
     truth = true_values(market, rows)
     n = len(rows)
     best = predicted.reshape(n, -1).argmax(axis=1)
@@ -104,9 +102,10 @@ def main() -> None:
           f"{truth.reshape(n, -1)[np.arange(n), best].mean():+.3f} |")
     print(f"| value of the oracle's best arm, per shopper | | {truth.reshape(n, -1).max(axis=1).mean():+.3f} |")
     print(f"| correlation of model and truth over all arms | {np.corrcoef(predicted.ravel(), truth.ravel())[0, 1]:.3f} | |")
-    share = sum(learner.model.widths) - 1  # the last column: the slot block's session share
-    se = learner.model.noise_sd * np.sqrt(learner.model.cov[share, share])
-    print(f"| coefficient of the slot's session share (standard error) | {learner.model.theta[share]:+.3f} ({se:.3f}) | positive |")
+    slotted = getattr(learner, "open_model", learner.model)  # the model whose last column is the slot's session share
+    share = slotted.d - 1
+    se = slotted.noise_sd * np.sqrt(slotted.cov[share, share])
+    print(f"| coefficient of the slot's session share (standard error) | {slotted.theta[share]:+.3f} ({se:.3f}) | positive |")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Incremental profit is always against the no-contact twin run on the same seed:
 
 .. math::  \\Delta_{p,k} = \\Pi_{p,k} - \\Pi_{\\text{no\\_contact},k}
 
-and "% of oracle" is :math:`100\\, \\Delta_{p,k} / \\Delta_{\\text{oracle},k}` on the same seed k.
+and "% of oracle" is :math:`100\\, \\Delta_{p,k} / \\Delta_{\\text{oracle},k}` on the same seed k. The same two
+numbers over the last :data:`LATE_DAYS` days of the horizon (``*_last_30d``) say where a learner ends up, once it has
+learned, rather than what its first weeks cost.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from sim.config import ARCHETYPES
 
 HOLDOUT = "no_contact"
 ORACLE = "oracle"
+LATE_DAYS = 30
+"""the final days over which ``*_last_30d`` are measured (the whole horizon if it is shorter)"""
 SUMMARY_COLUMNS = [
     "policy", "seed", "profit", "incremental_profit", "incremental_profit_per_shopper", "revenue", "discount_cost",
     "channel_cost", "sends", "sends_per_shopper", *[f"sends_{h}" for h in CHANNEL_NAMES], "opens", "open_rate",
     "redeemed", "conversion_rate", "purchases", "repeat_purchase_rate", "gross_margin_pct", "unsubscribes", "churned",
-    "violations", "shoppers", "pct_of_oracle", "decide_seconds", "train_seconds",
+    "violations", "shoppers", "pct_of_oracle", "incremental_profit_last_30d", "incremental_profit_last_30d_per_shopper",
+    "pct_of_oracle_last_30d", "decide_seconds", "train_seconds",
 ]
 
 
@@ -45,6 +50,7 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
         row = {
             "policy": r.policy, "seed": r.seed, "profit": d["profit"],
             "incremental_profit": d["profit"] - holdout[r.seed].daily["profit"].sum(),
+            "incremental_profit_last_30d": (r.daily["profit"].to_numpy() - holdout[r.seed].daily["profit"].to_numpy())[-LATE_DAYS:].sum(),
             "revenue": d["revenue"], "discount_cost": d["discount"], "channel_cost": d["channel_cost"],
             "sends": d["sends"], "opens": d["opens"], "redeemed": d["redeemed"], "purchases": d["purchases"],
             "open_rate": d["opens"] / d["sends"] if d["sends"] else 0.0,
@@ -57,20 +63,20 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
         row |= {f"sends_{h}": channel[k] for k, h in enumerate(CHANNEL_NAMES)}
         row["incremental_profit_per_shopper"] = row["incremental_profit"] / r.shoppers
         row["sends_per_shopper"] = row["sends"] / r.shoppers
+        row["incremental_profit_last_30d_per_shopper"] = row["incremental_profit_last_30d"] / r.shoppers
         rows.append(row)
     return with_pct_of_oracle(pd.DataFrame(rows))[SUMMARY_COLUMNS]
 
 
 def with_pct_of_oracle(summary: pd.DataFrame) -> pd.DataFrame:
-    """``pct_of_oracle`` of every row from the oracle's row on the same seed (NaN without one).
+    """``pct_of_oracle`` (and ``pct_of_oracle_last_30d``) of every row from the oracle's row on the same seed (NaN without one).
 
     Recomputed when summaries of separate runs are gathered: the oracle may have run in another one.
     """
     table = summary.copy()
-    oracle = table[table.policy == ORACLE].set_index("seed")["incremental_profit"]
-    table["pct_of_oracle"] = [
-        100 * inc / oracle[s] if s in oracle.index and oracle[s] > 0 else np.nan for s, inc in zip(table.seed, table.incremental_profit)
-    ]
+    for pct, metric in (("pct_of_oracle", "incremental_profit"), ("pct_of_oracle_last_30d", "incremental_profit_last_30d")):
+        oracle = table[table.policy == ORACLE].set_index("seed")[metric]
+        table[pct] = [100 * inc / oracle[s] if s in oracle.index and oracle[s] > 0 else np.nan for s, inc in zip(table.seed, table[metric])]
     return table
 
 

@@ -29,17 +29,19 @@ def _ci(row: pd.Series, metric: str, fmt: str = "{:,.2f}") -> str:
 def markdown_table(comparison: pd.DataFrame) -> str:
     """The headline table: one line per policy, best first."""
     header = (
-        "| policy | incremental profit / shopper [95% CI] | vs best rule set, / shopper [95% CI] | % of oracle | sends / shopper "
-        "| open rate | unsub. | churned | violations | decide s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| policy | incremental profit / shopper [95% CI] | vs best rule set, / shopper [95% CI] | % of oracle | last 30 days: / shopper "
+        "| % of oracle | sends / shopper | open rate | unsub. | churned | violations | decide s |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [header]
     for _, r in comparison.sort_values("incremental_profit_per_shopper_mean", ascending=False).iterrows():
         per = r["shoppers_mean"]
         diff = (f"{r['diff_vs_best_rule_mean'] / per:+,.2f} [{r['diff_vs_best_rule_low'] / per:+,.2f}, {r['diff_vs_best_rule_high'] / per:+,.2f}]"
                 if "diff_vs_best_rule_mean" in r else "-")
-        oracle = f"{r['pct_of_oracle_mean']:.0f}%" if pd.notna(r["pct_of_oracle_mean"]) else "-"
+        oracle, late = (f"{r[f'{m}_mean']:.0f}%" if pd.notna(r[f"{m}_mean"]) else "-" for m in ("pct_of_oracle", "pct_of_oracle_last_30d"))
         lines.append(
-            f"| {r['policy']} | {_ci(r, 'incremental_profit_per_shopper')} | {diff} | {oracle} | {r['sends_per_shopper_mean']:.1f} "
+            f"| {r['policy']} | {_ci(r, 'incremental_profit_per_shopper')} | {diff} | {oracle} | {r['incremental_profit_last_30d_per_shopper_mean']:,.2f} "
+            f"| {late} | {r['sends_per_shopper_mean']:.1f} "
             f"| {r['open_rate_mean']:.1%} | {r['unsubscribes_mean']:,.0f} | {r['churned_mean']:,.0f} | {r['violations_mean']:.0f} "
             f"| {r['decide_seconds_mean']:.2f} |"
         )

@@ -17,9 +17,14 @@ from zero. The feature vector of observation x and action a is made of blocks:
   views in the offer's category (relevance) and the discount depth crossed with frequency and recency.
 - :math:`\\eta(x, h)` the *channel* block: a one-hot of the channel plus the shopper's recent opens
   on it and recent contacts weighted by the channel's intrusiveness.
-- :math:`\\zeta(x, s)` the *slot* block: a one-hot of the send slot plus the share of the shopper's
-  site sessions logged in that slot, :math:`n_s / (1 + \\sum_k n_k)`: the CRM's only clue to when
-  the shopper reads messages (0 for a shopper without sessions, who gets the slot's average).
+- :math:`e_s` a one-hot of the send slot.
+
+Beside the blocks, ``sessions`` holds each slot's share of the shopper's site sessions,
+:math:`n_s / (1 + \\sum_k n_k)` (0 without sessions): the CRM's only clue to when the shopper reads
+messages. It is not part of :math:`\\phi`: in an additive score a better-timed message is better by
+the same amount whatever it says, while timing multiplies a message's worth, good or bad (in a
+randomised log its coefficient came out negative, README). The open model of
+:mod:`bandits.open_value`, where timing belongs, reads it.
 
 Because the blocks for offer, channel and slot are separate, a linear score splits into a sum of
 per-offer, per-channel and per-slot terms, and so does the quadratic form of an uncertainty bonus
@@ -66,7 +71,7 @@ class ArmFeatures:
     """Feature blocks of n shoppers.
 
     ``base`` (n, d_b) and ``contact`` (n, d_c) are one vector per shopper. Each option block --
-    ``offer`` (n, O, k_o), ``channel`` (n, H, k_h), ``slot`` (n, S, k_s) -- is, in the full feature
+    ``offer`` (n, O, k_o), ``channel`` (n, H, k_h), ``slot`` (n, S, 0) -- is, in the full feature
     vector, a one-hot of the option followed by that option's k dense features; only the dense
     part is stored, because the one-hot is the same for every shopper and the scorers of
     :mod:`bandits.linear` read it off the parameter vector instead of multiplying by it.
@@ -77,6 +82,8 @@ class ArmFeatures:
     offer: np.ndarray
     channel: np.ndarray
     slot: np.ndarray
+    sessions: np.ndarray
+    """(n, S) each slot's share of the shopper's site sessions (not a block of the feature vector)"""
 
     def options(self) -> list[np.ndarray]:
         """The dense parts of the offer, channel and slot blocks, in the feature vector's order."""
@@ -110,7 +117,7 @@ def block_widths(nonlinear: bool = False) -> list[int]:
     """Widths of the blocks of the full feature vector; an option block's width counts its one-hot."""
     bins = (RECENCY_EDGES.size + 1) + (FREQUENCY_EDGES.size + 1) + (CONTACT_EDGES.size + 1) if nonlinear else 0
     return [1 + len(BASE_FEATURES), 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
-            N_CHANNELS + 2, N_SLOTS + 1]
+            N_CHANNELS + 2, N_SLOTS]
 
 
 _BASE = [index(f) for f in BASE_FEATURES]
@@ -150,5 +157,5 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     tiring = obs[:, _CONTACTS_7D][:, None] * _FATIGUE
     channel = np.stack([obs[:, _OPENS], tiring], axis=2)
     sessions = obs[:, _SESSIONS]
-    slot = (sessions / (1.0 + sessions.sum(axis=1, keepdims=True)))[:, :, None]
-    return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, slot)
+    share = sessions / (1.0 + sessions.sum(axis=1, keepdims=True))
+    return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32), share)

@@ -63,7 +63,8 @@ class OpenValueThompson(LinearBandit):
         base, contact, offer, channel, slot = super().feature_widths()
         self.model = RidgeModel([base, N_CHANNELS, contact, offer], ridge)
         """the value model: base | sent x channel | opened x contact | opened x offer"""
-        self.open_model = RidgeModel([contact, channel, slot], ridge)
+        self.open_model = RidgeModel([contact, channel, slot + 1], ridge)
+        """the open model: contact | channel (one-hot, recent opens, recent contacts) | slot (one-hot, session share)"""
 
     def feature_widths(self) -> list[int]:
         return self.model.widths
@@ -76,7 +77,7 @@ class OpenValueThompson(LinearBandit):
         theta = self.open_model.theta_f32
         contact, channel, slot = np.split(theta, np.cumsum(self.open_model.widths)[:-1])
         common = feats.contact @ contact
-        by_channel, by_slot = _option_scores(feats.channel, channel), _option_scores(feats.slot, slot)
+        by_channel, by_slot = _option_scores(feats.channel, channel), _option_scores(feats.sessions[:, :, None], slot)
         return np.clip(common[:, None, None] + by_channel[:, :, None] + by_slot[:, None, :], 0.0, 1.0)
 
     def _split(self, rest: np.ndarray, feats: ArmFeatures) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +143,7 @@ class OpenValueThompson(LinearBandit):
             s = np.flatnonzero(sent)
             rows = [feats.contact[s],
                     channel[s, None] == np.arange(N_CHANNELS), feats.channel[s, channel[s]],
-                    slot[s, None] == np.arange(N_SLOTS), feats.slot[s, slot[s]]]
+                    slot[s, None] == np.arange(N_SLOTS), feats.sessions[s, slot[s], None]]
             self.open_model.update(np.concatenate(rows, axis=1), opened[s, 0])
 
     def _arrays(self) -> dict[str, np.ndarray]:

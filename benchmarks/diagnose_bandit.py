@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bandits.features import arm_features
+from bandits.open_value import OpenValueThompson
 from experiments.runner import run_policy
 from policies.base import Decision, DecisionContext, Feedback, Policy
 from policies.baselines import uniform_allowed
@@ -102,10 +103,10 @@ def main() -> None:
           f"{truth.reshape(n, -1)[np.arange(n), best].mean():+.3f} |")
     print(f"| value of the oracle's best arm, per shopper | | {truth.reshape(n, -1).max(axis=1).mean():+.3f} |")
     print(f"| correlation of model and truth over all arms | {np.corrcoef(predicted.ravel(), truth.ravel())[0, 1]:.3f} | |")
-    slotted = getattr(learner, "open_model", learner.model)  # the model whose last column is the slot's session share
-    share = slotted.d - 1
-    se = slotted.noise_sd * np.sqrt(slotted.cov[share, share])
-    print(f"| coefficient of the slot's session share (standard error) | {slotted.theta[share]:+.3f} ({se:.3f}) | positive |")
+    if isinstance(learner, OpenValueThompson):  # the last column of its open model is the slot's share of sessions
+        opens = learner.open_model
+        se = opens.noise_sd * np.sqrt(opens.cov[-1, -1])
+        print(f"| open model: coefficient of the slot's share of sessions (standard error) | {opens.theta[-1]:+.3f} ({se:.3f}) | positive |")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def synthetic_theta(nonlinear: bool) -> np.ndarray:
     blocks[2][4] = 1.2
     blocks[3][:5] = -0.2
     blocks[3][1] = 0.4
-    blocks[4][:3] = [-0.1, 0.0, 0.3]
+    blocks[4][:] = [-0.1, 0.0, 0.3]
     return np.concatenate(blocks)
 
 

@@ -38,29 +38,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import LinearBandit, pooled_choices, vote_share
+from bandits.base import LinearBandit, vote_share
 from bandits.features import ArmFeatures, arm_features
 from bandits.linear import RidgeModel, _option_scores
-from bandits.thompson import POOL
+from bandits.thompson import LinearThompson
 from policies.base import Decision, Feedback
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_CHANNELS, N_OFFERS, N_SLOTS, encode
 from sim.guardrails import ActionMask
 
 
-class OpenValueThompson(LinearBandit):
-    """Thompson sampling on the value of an opened offer, times a learned open probability (module docstring)."""
+class OpenValueThompson(LinearThompson):
+    """Thompson sampling on the value of an opened offer, times a learned open probability (module docstring).
+
+    It keeps :class:`~bandits.thompson.LinearThompson`'s hyperparameters and propensity estimate,
+    on other models and another choice.
+    """
 
     name = "open_value"
 
     def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15):
-        if not scale >= 0:
-            raise ValueError(f"scale={scale!r}: must be >= 0")
-        if not 0 <= propensity_draws <= POOL:
-            raise ValueError(f"propensity_draws={propensity_draws!r}: must be in [0, {POOL}]")
-        super().__init__(ridge)
-        self.scale = scale
-        self.propensity_draws = propensity_draws
-        base, contact, offer, channel, slot = super().feature_widths()
+        super().__init__(scale, ridge, propensity_draws)
+        base, contact, offer, channel, slot = LinearBandit.feature_widths(self)
         self.model = RidgeModel([base, N_CHANNELS, contact, offer], ridge)
         """the value model: base | sent x channel | opened x contact | opened x offer"""
         self.open_model = RidgeModel([contact, channel, slot + 1], ridge)
@@ -68,9 +66,6 @@ class OpenValueThompson(LinearBandit):
 
     def feature_widths(self) -> list[int]:
         return self.model.widths
-
-    def params(self) -> dict[str, float]:
-        return {"scale": self.scale, "propensity_draws": self.propensity_draws, **super().params()}
 
     def open_probability(self, feats: ArmFeatures) -> np.ndarray:
         """(n, H, S) the open model's probability that a message on channel h in slot s is opened."""
@@ -105,10 +100,6 @@ class OpenValueThompson(LinearBandit):
 
     def _mean_rest(self, n: int) -> np.ndarray:
         return np.broadcast_to(self.model.theta_f32[self.model.widths[0]:], (n, self.model.d - self.model.widths[0]))
-
-    def _pooled(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator, k: int, p_open: np.ndarray) -> np.ndarray:
-        pool = self.model.sample(POOL, self.scale, rng)
-        return pooled_choices(pool, k, len(p_open), rng, lambda draws: self._choice(draws, p_open, feats, mask)[0])
 
     def greedy(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         return self._choice(self._mean_rest(len(feats.base)), self.open_probability(feats), feats, mask)

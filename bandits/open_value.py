@@ -122,7 +122,7 @@ class OpenValueThompson(LinearThompson):
             raise ValueError("open_value learns from the opens of its messages, and this feedback has none (Feedback.opened)")
         feats = arm_features(feedback.obs, self.nonlinear)
         a = np.asarray(feedback.actions)
-        n, i = len(a), np.arange(len(a))
+        i = np.arange(len(a))
         sent = a > 0
         opened = (np.asarray(feedback.opened, dtype=bool) & sent).astype(np.float32)[:, None]
         offer, channel, slot = (np.maximum(x[a], 0) for x in (ACTION_OFFER, ACTION_CHANNEL, ACTION_SLOT))

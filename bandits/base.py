@@ -94,10 +94,6 @@ class LinearBandit(Policy):
         self.learned_on: tuple[int, ...] = ()
         """market seeds whose rewards are in the model (kept with the state, so it is not evaluated on the shoppers it learned from)"""
 
-    def feature_widths(self) -> list[int]:
-        """Widths of the model's feature blocks, which a saved or exported state must match."""
-        return block_widths(self.nonlinear)
-
     @abstractmethod
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision: ...
 
@@ -154,15 +150,20 @@ class LinearBandit(Policy):
         with data:
             if "version" in data.files and int(data["version"]) != STATE_VERSION:  # first: an older state lacks newer keys
                 raise ValueError(f"{path}: bandit state version {int(data['version'])}, this offerlab reads {STATE_VERSION}")
-            missing = {"version", "kind", "params", "learned_on", *RidgeModel.STATE_KEYS} - set(data.files)
+            missing = {"version", "kind", "params", "learned_on"} - set(data.files)
             if missing:
                 raise ValueError(f"{path}: bandit state lacks {sorted(missing)}")
             if str(data["kind"]) != cls.__name__:
                 raise ValueError(f"{path}: holds a {data['kind']} state, not {cls.__name__}")
             policy = cls(**ast.literal_eval(str(data["params"])))
-            saved = [int(w) for w in data["widths"]]
-            if saved != policy.model.widths:
-                raise ValueError(f"{path}: saved for feature blocks {saved}, this offerlab's are {policy.model.widths}; retrain it")
+            fresh = policy._arrays()  # what this offerlab's learner of these hyperparameters saves: every model, its layout
+            missing = set(fresh) - set(data.files)
+            if missing:
+                raise ValueError(f"{path}: bandit state lacks {sorted(missing)}")
+            for key in (k for k in fresh if k.endswith("widths")):
+                saved, ours = [int(w) for w in data[key]], [int(w) for w in fresh[key]]
+                if saved != ours:
+                    raise ValueError(f"{path}: saved for feature blocks {saved}, this offerlab's are {ours}; retrain it")
             policy._restore(data)
             policy.learned_on = tuple(int(k) for k in data["learned_on"])
         return policy

@@ -15,9 +15,9 @@ profit, whose noise is some 70 times a message's effect. Here two ridge models s
   a 0/1 signal with little noise) on the send's channel and slot, the shopper's recent opens on
   the channel, the share of their site sessions in the slot and the contact context,
 
-  .. math::  p_{hs}(x) = \\gamma(x)^\\top \\theta_c + [e_h, \\eta(x, h)]^\\top \\theta_h + [e_s, \\zeta(x, s)]^\\top \\theta_s,
+  .. math::  p_{hs}(x) = \\gamma(x)^\\top \\theta_c + [e_h, \\eta(x, h)]^\\top \\theta_h + [e_s, q_s(x)]^\\top \\theta_s,
 
-  clipped to [0, 1];
+  with :math:`q_s` the slot's share of the shopper's site sessions (``ArmFeatures.sessions``), clipped to [0, 1];
 - the *value model*, a ridge regression of the 7-day profit on every decision,
 
   .. math::  r = \\beta(x)^\\top \\theta_b + \\mathbb{1}[\\text{sent}]\\, e_h^\\top \\theta_{cost}
@@ -25,7 +25,7 @@ profit, whose noise is some 70 times a message's effect. Here two ridge models s
 
   whose last term, :math:`V_o(x)`, is fitted only where a message was opened.
 
-The blocks :math:`\\beta, \\gamma, \\omega, \\eta, \\zeta` are those of :mod:`bandits.features`.
+The blocks :math:`\\beta, \\gamma, \\omega, \\eta` are those of :mod:`bandits.features`.
 Acting, shopper i draws the value model's parameters from their posterior
 :math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` (the base block at its mean: it is the same for
 every arm) and takes the open model at its posterior mean, which a dense 0/1 signal pins down
@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import LinearBandit, vote_share
-from bandits.features import ArmFeatures, arm_features
+from bandits.base import vote_share
+from bandits.features import ArmFeatures, arm_features, block_widths
 from bandits.linear import RidgeModel, _option_scores
 from bandits.thompson import LinearThompson
 from policies.base import Decision, Feedback
@@ -58,14 +58,11 @@ class OpenValueThompson(LinearThompson):
 
     def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15):
         super().__init__(scale, ridge, propensity_draws)
-        base, contact, offer, channel, slot = LinearBandit.feature_widths(self)
+        base, contact, offer, channel, slot = block_widths(self.nonlinear)
         self.model = RidgeModel([base, N_CHANNELS, contact, offer], ridge)
         """the value model: base | sent x channel | opened x contact | opened x offer"""
         self.open_model = RidgeModel([contact, channel, slot + 1], ridge)
         """the open model: contact | channel (one-hot, recent opens, recent contacts) | slot (one-hot, session share)"""
-
-    def feature_widths(self) -> list[int]:
-        return self.model.widths
 
     def open_probability(self, feats: ArmFeatures) -> np.ndarray:
         """(n, H, S) the open model's probability that a message on channel h in slot s is opened."""

@@ -95,6 +95,21 @@ def test_a_saved_state_resumes_both_models_to_the_same_decisions(tmp_path):
     assert np.array_equal(a.actions, b.actions) and np.allclose(a.propensity, b.propensity)
 
 
+def test_a_state_whose_open_model_has_another_layout_is_refused(tmp_path):
+    """Both models' feature layouts are checked, not only the value model's."""
+    OpenValueThompson().save(tmp_path / "state.npz")
+    with np.load(tmp_path / "state.npz") as data:
+        arrays = dict(data)
+    arrays["open_widths"] = arrays["open_widths"] + 1
+    np.savez(tmp_path / "other.npz", **arrays)
+    with pytest.raises(ValueError, match="saved for feature blocks .*; retrain it"):
+        OpenValueThompson.load_state(tmp_path / "other.npz")
+    del arrays["open_A"]
+    np.savez(tmp_path / "short.npz", **arrays)
+    with pytest.raises(ValueError, match=r"lacks \['open_A'\]"):
+        OpenValueThompson.load_state(tmp_path / "short.npz")
+
+
 def test_feedback_without_opens_is_a_clear_error_and_the_delay_queue_keeps_them():
     policy = OpenValueThompson()
     obs = np.zeros((2, N_FEATURES), dtype=np.float32)

@@ -119,6 +119,10 @@ class RidgeModel:
         draws += self.theta_f32[rest:]
         return draws
 
+    def blocks(self, vector: np.ndarray, first: int = 0) -> list[np.ndarray]:
+        """``vector`` (..., the width of blocks ``first`` on) cut into those blocks along its last axis."""
+        return np.split(vector, np.cumsum(self.widths[first:])[:-1], axis=-1)
+
     def state(self) -> dict[str, np.ndarray]:
         return {"A": self.A, "b": self.b, "yy": np.array(self.yy), "weight": np.array(self.weight), "n_obs": np.array(self.n_obs),
                 "widths": np.array(self.widths), "ridge": np.array(self.ridge)}
@@ -189,7 +193,7 @@ def mean_scores(theta: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> Sen
 def send_scores(none: np.ndarray, rest: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> SendScores:
     """:func:`mean_scores` given the no-contact scores and the parameters of the blocks after the base one,
     (d - d_base,) or one vector per shopper (Thompson sampling's draws, :meth:`RidgeModel.sample`)."""
-    contact, *options = np.split(rest, np.cumsum(model.widths[1:])[:-1], axis=-1)
+    contact, *options = model.blocks(rest, first=1)
     sent = feats.contact @ contact if rest.ndim == 1 else np.einsum("nd,nd->n", feats.contact, contact)
     return SendScores(none, sent, *(_option_scores(f, t) for f, t in zip(feats.options(), options)))
 

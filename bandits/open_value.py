@@ -67,14 +67,14 @@ class OpenValueThompson(LinearThompson):
     def open_probability(self, feats: ArmFeatures) -> np.ndarray:
         """(n, H, S) the open model's probability that a message on channel h in slot s is opened."""
         theta = self.open_model.theta_f32
-        contact, channel, slot = np.split(theta, np.cumsum(self.open_model.widths)[:-1])
+        contact, channel, slot = self.open_model.blocks(theta)
         common = feats.contact @ contact
         by_channel, by_slot = _option_scores(feats.channel, channel), _option_scores(feats.sessions[:, :, None], slot)
         return np.clip(common[:, None, None] + by_channel[:, :, None] + by_slot[:, None, :], 0.0, 1.0)
 
     def _split(self, rest: np.ndarray, feats: ArmFeatures) -> tuple[np.ndarray, np.ndarray]:
         """The value parameters ``rest`` (after the base block) as each shopper's channel terms (n, H) and offer values (n, O)."""
-        cost, contact, offer = np.split(rest, np.cumsum(self.model.widths[1:])[:-1], axis=-1)
+        cost, contact, offer = self.model.blocks(rest, first=1)
         return cost, _option_scores(feats.offer, offer) + np.einsum("nd,nd->n", feats.contact, contact)[:, None]
 
     def incremental_scores(self, feats: ArmFeatures) -> np.ndarray:

@@ -23,8 +23,9 @@ import argparse
 
 import numpy as np
 
-from experiments.stats import mean_ci
+from experiments.metrics import summary_table
 from experiments.runner import run_policy
+from experiments.stats import mean_ci
 from policies.baselines import Blast
 from policies.oracle import Oracle
 from sim import MarketModel
@@ -59,22 +60,19 @@ def main() -> None:
     rows = [("oracle (active slot)", Oracle), ("oracle, session slot", SessionSlotOracle)]
     rows += [(f"oracle, always {s}", lambda m, k=k: FixedSlotOracle(m, k)) for k, s in enumerate(SLOTS)]
     rows += [("blast", lambda m: Blast())]
-    whole = {name: [] for name, _ in rows}
-    last = {name: [] for name, _ in rows}
-    for seed in args.seeds:
-        base = run_policy("no_contact", seed, config, GuardrailConfig()).daily["profit"].to_numpy()
-        for name, make in rows:
-            run = run_policy(name, seed, config, GuardrailConfig(), factory=make)
-            gain = run.daily["profit"].to_numpy() - base
-            whole[name].append(gain.sum() / run.shoppers)
-            last[name].append(gain[-30:].sum() / run.shoppers)
-    oracle_last = np.array(last["oracle (active slot)"])
+    runs = [run_policy("no_contact", seed, config, GuardrailConfig()) for seed in args.seeds]
+    runs += [run_policy(name, seed, config, GuardrailConfig(), factory=make) for seed in args.seeds for name, make in rows]
+    summary = summary_table(runs).sort_values("seed")
+    by_policy = {name: summary[summary.policy == name] for name, _ in rows}
+    whole = {name: t.incremental_profit_per_shopper.to_numpy() for name, t in by_policy.items()}
+    last = {name: t.incremental_profit_last_30d_per_shopper.to_numpy() for name, t in by_policy.items()}
+    oracle_last = last["oracle (active slot)"]
     print(f"oracle_information: {args.shoppers:,} shoppers x {config.horizon_days} days, seeds {args.seeds}; "
           f"incremental profit per shopper, mean [95% CI]\n")
     print("| policy | whole horizon | last 30 days | last 30 days, % of oracle |\n|---|---:|---:|---:|")
     for name, _ in rows:
-        w, t = mean_ci(np.array(whole[name])), mean_ci(np.array(last[name]))
-        share = mean_ci(np.array(last[name]) / oracle_last * 100)
+        w, t = mean_ci(whole[name]), mean_ci(last[name])
+        share = mean_ci(last[name] / oracle_last * 100)
         print(f"| {name} | {w.mean:.2f} [{w.low:.2f}, {w.high:.2f}] | {t.mean:.2f} [{t.low:.2f}, {t.high:.2f}] | "
               f"{share.mean:.0f}% [{share.low:.0f}, {share.high:.0f}] |")
 

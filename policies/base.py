@@ -89,13 +89,17 @@ def deterministic(actions: np.ndarray, priority: np.ndarray | None = None) -> De
     return Decision(np.asarray(actions, dtype=np.int64), np.ones(len(actions)), priority)
 
 
-def sampled(probs: np.ndarray, rng: np.random.Generator) -> Decision:
-    """One action per row of ``probs`` (n, A) drawn by inverse CDF, with its probability as the propensity.
+def inverse_cdf(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(n,) the column of each row of ``weights`` (n, K, not necessarily normalised) that the uniform ``u`` (n,) picks.
 
-    The uniform draw is scaled by each row's total, so rounding in the cumulative sum can neither
-    push it past the last action nor land on an action of probability 0.
+    The uniform is scaled by each row's total, so rounding in the cumulative sum can neither push
+    it past the last column nor land on a column of weight 0.
     """
-    c = np.cumsum(probs, axis=1)
-    u = rng.random(len(probs)) * c[:, -1]
-    actions = (c < u[:, None]).sum(axis=1).astype(np.int64)
+    c = np.cumsum(weights, axis=1)
+    return np.minimum((c < (u * c[:, -1])[:, None]).sum(axis=1), weights.shape[1] - 1).astype(np.int64)
+
+
+def sampled(probs: np.ndarray, rng: np.random.Generator) -> Decision:
+    """One action per row of ``probs`` (n, A) drawn by :func:`inverse_cdf`, with its probability as the propensity."""
+    actions = inverse_cdf(probs, rng.random(len(probs)))
     return Decision(actions, probs[np.arange(len(actions)), actions])

@@ -54,7 +54,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from experiments.io import atomic_write, write_table
-from policies.base import Decision, DecisionContext, Policy, deterministic, sampled
+from policies.base import Decision, DecisionContext, Policy, deterministic, inverse_cdf, sampled
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_CHANNELS, N_OFFERS, N_SLOTS, encode
 from sim.config import GuardrailConfig, MarketConfig, bounded, validate
 from sim.guardrails import ActionMask
@@ -608,11 +608,6 @@ class PPOPolicy(Policy):
         """
         none, p, q, r, total = self._factors(obs, mask)
         rows = np.arange(len(obs))
-
-        def inverse_cdf(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
-            c = np.cumsum(weights, axis=1)
-            return np.minimum((c < (u * c[:, -1])[:, None]).sum(axis=1), weights.shape[1] - 1)
-
         u = rng.random((len(obs), 4))
         send = u[:, 0] * total >= none
         o, h, s = inverse_cdf(p, u[:, 1]), inverse_cdf(q, u[:, 2]), inverse_cdf(r, u[:, 3])

@@ -7,6 +7,7 @@ import pytest
 
 from sim.catalogue import N_CHANNELS, N_OFFERS, N_SLOTS, encode
 from sim.config import MarketConfig, NetworkConfig, PopulationConfig
+from sim.features import FEATURE_HIGH, N_FEATURES
 from sim.guardrails import ActionMask
 
 
@@ -33,3 +34,8 @@ def random_allowed_actions(mask: ActionMask, rng: np.random.Generator, share: fl
     send = ok.any(axis=1) & (rng.random(n) < share)
     actions = encode(rng.integers(0, N_OFFERS, n), channel, rng.integers(0, N_SLOTS, n))
     return np.where(send, actions, 0).astype(np.int64)
+
+
+def contexts(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n synthetic observations, every feature uniform on [0, min(its upper bound, 1)]: contexts for the learners' toy problems."""
+    return (rng.random((n, N_FEATURES)) * np.minimum(FEATURE_HIGH, 1.0)).astype(np.float32)

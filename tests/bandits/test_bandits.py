@@ -15,8 +15,9 @@ from bandits.linucb import LinUCB
 from bandits.thompson import LinearThompson
 from policies.base import DecisionContext, Feedback
 from sim.catalogue import N_ACTIONS, N_CHANNELS, encode
-from sim.features import FEATURE_HIGH, N_FEATURES
+from sim.features import N_FEATURES
 from sim.guardrails import ActionMask
+from tests.conftest import contexts
 
 LEARNERS = {
     "epsilon_greedy": lambda: EpsilonGreedy(epsilon=0.1),
@@ -38,10 +39,6 @@ def synthetic_theta(nonlinear: bool) -> np.ndarray:
     blocks[3][1] = 0.4
     blocks[4][:] = [-0.1, 0.0, 0.3]
     return np.concatenate(blocks)
-
-
-def contexts(rng: np.random.Generator, n: int) -> np.ndarray:
-    return (rng.random((n, N_FEATURES)) * np.minimum(FEATURE_HIGH, 1.0)).astype(np.float32)
 
 
 @pytest.mark.parametrize("name", list(LEARNERS))

@@ -10,14 +10,11 @@ from bandits.features import arm_features
 from bandits.open_value import OpenValueThompson
 from policies.base import DecisionContext, Feedback
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, N_CHANNELS, N_OFFERS, encode
-from sim.features import FEATURE_HIGH, N_FEATURES
+from sim.features import N_FEATURES
 from sim.guardrails import ActionMask
+from tests.conftest import contexts
 
 N = 400
-
-
-def contexts(rng: np.random.Generator, n: int) -> np.ndarray:
-    return (rng.random((n, N_FEATURES)) * np.minimum(FEATURE_HIGH, 1.0)).astype(np.float32)
 
 
 def p_open(actions: np.ndarray) -> np.ndarray:

@@ -22,8 +22,10 @@ from experiments.stats import mean_ci  # noqa: E402
 PLOTS = ("cumulative_incremental_profit.png", "action_mix.png", "incremental_by_archetype.png")
 
 
-def _ci(row: pd.Series, metric: str, fmt: str = "{:,.2f}") -> str:
-    return f"{fmt.format(row[f'{metric}_mean'])} [{fmt.format(row[f'{metric}_low'])}, {fmt.format(row[f'{metric}_high'])}]"
+def _ci(row: pd.Series, metric: str, fmt: str = "{:,.2f}", scale: float = 1.0) -> str:
+    """``mean [low, high]`` of a comparison row's metric, divided by ``scale``; "one seed" where a single seed gives no interval."""
+    mean, low, high = (row[f"{metric}_{part}"] / scale for part in ("mean", "low", "high"))
+    return f"{fmt.format(mean)} [one seed]" if pd.isna(low) else f"{fmt.format(mean)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
 def markdown_table(comparison: pd.DataFrame) -> str:
@@ -36,8 +38,7 @@ def markdown_table(comparison: pd.DataFrame) -> str:
     lines = [header]
     for _, r in comparison.sort_values("incremental_profit_per_shopper_mean", ascending=False).iterrows():
         per = r["shoppers_mean"]
-        diff = (f"{r['diff_vs_best_rule_mean'] / per:+,.2f} [{r['diff_vs_best_rule_low'] / per:+,.2f}, {r['diff_vs_best_rule_high'] / per:+,.2f}]"
-                if "diff_vs_best_rule_mean" in r else "-")
+        diff = _ci(r, "diff_vs_best_rule", "{:+,.2f}", per) if "diff_vs_best_rule_mean" in r else "-"
         oracle, late = (f"{r[f'{m}_mean']:.0f}%" if pd.notna(r[f"{m}_mean"]) else "-" for m in ("pct_of_oracle", "pct_of_oracle_last_30d"))
         lines.append(
             f"| {r['policy']} | {_ci(r, 'incremental_profit_per_shopper')} | {diff} | {oracle} | {r['incremental_profit_last_30d_per_shopper_mean']:,.2f} "
@@ -59,7 +60,9 @@ def verdicts(comparison: pd.DataFrame) -> list[str]:
         if r["policy"] in (best, HOLDOUT):
             continue
         low, high = r["diff_vs_best_rule_low"], r["diff_vs_best_rule_high"]
-        if low > 0:
+        if pd.isna(low):
+            out.append(f"**{r['policy']}** and {best} ran on one seed: no interval, so no verdict (run several seeds).")
+        elif low > 0:
             out.append(f"**{r['policy']}** earns more than {best}: the paired 95% interval of the difference is [{low:+,.0f}, {high:+,.0f}].")
         elif high < 0:
             out.append(f"**{r['policy']}** earns less than {best} (paired 95% interval [{low:+,.0f}, {high:+,.0f}]).")

@@ -26,14 +26,21 @@ class Interval:
     n: int
 
     def excludes_zero(self) -> bool:
+        """False when the interval is undefined (one value): one seed supports no claim."""
         return self.low > 0 or self.high < 0
 
     def __str__(self) -> str:
+        if np.isnan(self.low):
+            return f"{self.mean:,.2f} [no interval from {self.n} value]"
         return f"{self.mean:,.2f} [{self.low:,.2f}, {self.high:,.2f}]"
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> Interval:
-    """Student's t interval of the mean; a single value (or no spread) gives a zero-width interval."""
+    """Student's t interval of the mean.
+
+    A single value has no interval: its bounds are NaN, not the value itself, so that a one-seed run
+    never shows (or claims from) a zero-width interval. Values with no spread give a zero-width one.
+    """
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         raise ValueError("mean_ci: no values")
@@ -41,7 +48,7 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> Interval:
         raise ValueError(f"level={level}: must be in (0, 1)")
     mean = float(x.mean())
     if x.size < 2:
-        return Interval(mean, mean, mean, int(x.size))
+        return Interval(mean, np.nan, np.nan, int(x.size))
     half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     return Interval(mean, mean - half, mean + half, int(x.size))
 

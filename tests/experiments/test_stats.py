@@ -30,4 +30,10 @@ def test_bad_inputs_are_clear_errors():
         mean_ci([])
     with pytest.raises(ValueError, match="pair up"):
         paired_diff_ci([1, 2], [1, 2, 3])
-    assert mean_ci([4.0]).low == 4.0
+
+
+def test_one_seed_gives_no_interval_and_supports_no_claim():
+    one = mean_ci([4.0])
+    assert one.mean == 4.0 and np.isnan(one.low) and np.isnan(one.high)
+    assert not one.excludes_zero() and not paired_diff_ci([5.0], [1.0]).excludes_zero()
+    assert str(one) == "4.00 [no interval from 1 value]"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from sim.catalogue import N_CATEGORIES
+from sim.catalogue import N_CATEGORIES, N_SLOTS
 from sim.config import ResponseParams
 
 BASKET_SD = 0.6
@@ -160,15 +160,15 @@ def basket_value(price: np.ndarray, scale: np.ndarray, u: np.ndarray) -> np.ndar
 
 def session_slot(active: np.ndarray, u: np.ndarray, regularity: float) -> np.ndarray:
     """The slot a site session is logged in: the active slot with probability :math:`q` (``regularity``),
-    otherwise each of the other two with :math:`(1 - q)/2`, from one uniform :math:`u` per session.
+    otherwise each of the other :math:`S - 1` slots with :math:`(1 - q)/(S - 1)`, from one uniform :math:`u` per session.
 
-    .. math::  s = a \\text{ if } u < q, \\quad s = \\big(a + 1 + \\lfloor 2 (u - q) / (1 - q) \\rfloor\\big) \\bmod 3 \\text{ otherwise}
+    .. math::  s = a \text{ if } u < q, \quad s = \big(a + 1 + \lfloor (S - 1)(u - q) / (1 - q) \rfloor\big) \bmod S \text{ otherwise}
 
     This is the only trace of the active hours in the CRM: send-time optimisation (and any
     learner) has to infer them from when a shopper visits.
     """
-    away = np.floor(2.0 * (u - regularity) / max(1.0 - regularity, 1e-12)).clip(0, 1).astype(np.int64)
-    return np.where(u < regularity, active, (active + 1 + away) % 3).astype(np.int64)
+    away = np.floor((N_SLOTS - 1) * (u - regularity) / max(1.0 - regularity, 1e-12)).clip(0, N_SLOTS - 2).astype(np.int64)
+    return np.where(u < regularity, active, (active + 1 + away) % N_SLOTS).astype(np.int64)
 
 
 def churn_probability(hazard: np.ndarray, fatigue: np.ndarray, days_since_purchase: np.ndarray, p: ResponseParams) -> np.ndarray:

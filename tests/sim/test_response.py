@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim import MarketModel, response
-from sim.catalogue import CATEGORY_PRICE, N_CATEGORIES
+from sim.catalogue import CATEGORY_PRICE, N_CATEGORIES, N_SLOTS
 from sim.config import NetworkConfig, ResponseParams
 from sim.network import exposure
 from tests.conftest import small_config
@@ -73,9 +73,9 @@ def test_buzz_follows_purchases_in_the_market():
 
 def test_a_session_falls_in_the_active_slot_with_the_regularity_and_evenly_elsewhere():
     u = (np.arange(30_000) + 0.5) / 30_000
-    for active in range(3):
+    for active in range(N_SLOTS):
         slots = response.session_slot(np.full(u.size, active), u, 0.6)
-        share = np.bincount(slots, minlength=3) / u.size
+        share = np.bincount(slots, minlength=N_SLOTS) / u.size
         assert share[active] == pytest.approx(0.6, abs=1e-3)
-        assert np.allclose(np.delete(share, active), 0.2, atol=1e-3)
+        assert np.allclose(np.delete(share, active), 0.4 / (N_SLOTS - 1), atol=1e-3)
     assert np.array_equal(response.session_slot(np.zeros(3, int), np.array([0.0, 0.5, 0.99]), 1.0), [0, 0, 0])

@@ -37,7 +37,7 @@ def restraint_plot(daily: pd.DataFrame, out: Path, policies: list[str] | None = 
         axes[1, 0].plot(g.index, (g["churned"] - twin["churned"]).cumsum() / size * 1000, label=policy, **style)
         axes[1, 1].plot(g.index, g["cumulative_incremental_profit"] / size, label=policy, **style)
     titles = ("messages per shopper per day (7-day mean)", "extra unsubscribes per 1,000 shoppers (vs no contact)",
-              "extra churned shoppers per 1,000 (vs no contact)", "cumulative incremental profit per shopper")
+              "extra churned shoppers per 1,000 (vs no contact)", "cumulative incremental profit per shopper of day 0")
     for ax, title in zip(axes.flat, titles):
         ax.set_title(title, fontsize=10)
         ax.axhline(0, color="grey", lw=0.6)

@@ -162,7 +162,7 @@ def session_slot(active: np.ndarray, u: np.ndarray, regularity: float) -> np.nda
     """The slot a site session is logged in: the active slot with probability :math:`q` (``regularity``),
     otherwise each of the other :math:`S - 1` slots with :math:`(1 - q)/(S - 1)`, from one uniform :math:`u` per session.
 
-    .. math::  s = a \text{ if } u < q, \quad s = \big(a + 1 + \lfloor (S - 1)(u - q) / (1 - q) \rfloor\big) \bmod S \text{ otherwise}
+    .. math::  s = a \\text{ if } u < q, \\quad s = \\big(a + 1 + \\lfloor (S - 1)(u - q) / (1 - q) \\rfloor\\big) \\bmod S \\text{ otherwise}
 
     This is the only trace of the active hours in the CRM: send-time optimisation (and any
     learner) has to infer them from when a shopper visits.

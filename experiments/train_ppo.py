@@ -23,7 +23,7 @@ def run_task(cfg: Config, run_dir: Path) -> None:
     summary = json.loads((run_dir / "training.json").read_text())
     print(f"\ntrained {summary['timesteps']:,} shopper-days in {summary['seconds']:,.0f} s "
           f"({summary['env_steps_per_second']:,.0f} env steps/s on {summary['envs']:,} parallel shoppers)")
-    print(f"best model:  {best}  (incremental profit/shopper {summary['best_incremental_profit_per_shopper']:.2f} on the held-out seed)")
+    print(f"best model:  {best}  (incremental profit/shopper {summary['best_incremental_profit_per_shopper']:.2f}, mean of the held-out evaluation markets)")
     print(f"final model: {run_dir / 'final_model.zip'}")
     print(f"checkpoints: {run_dir / 'checkpoints'}")
     print(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")

@@ -20,7 +20,7 @@ component, sb3-contrib issue 80), so the flat action is the simple exact choice.
 Training (:func:`train`) reads top to bottom: the training market, the model, the callback
 (business curves, evaluation, checkpoints), ``learn``. Seeds: the training markets are seeded
 ``train_seed, train_seed + 1, ...`` (one market per horizon-long episode, see
-:class:`~sim.vec_env.MarketVecEnv`) and the evaluation market during training ``eval_seed``;
+:class:`~sim.vec_env.MarketVecEnv`) and the evaluation markets during training ``eval_seed, eval_seed - 1, ...``;
 :meth:`PPOConfig.check_held_out` keeps both away from the seeds a comparison evaluates on.
 """
 
@@ -103,6 +103,9 @@ class PPOConfig:
     """market seed of the first training episode; episode k runs on train_seed + k"""
     eval_seed: int = bounded(999, ge=0, le=2**31 - 1)
     """market seed of the evaluations during training (held out from training and from comparisons)"""
+    eval_markets: int = bounded(3, ge=1, le=100)
+    """evaluation markets, seeds ``eval_seed, eval_seed - 1, ...``, whose mean picks the best model: on one market a
+    checkpoint that still contacted scored -0.05 per shopper and earned -0.45 on the long-run comparison's seeds"""
     eval_shoppers: int = bounded(5000, ge=100, le=1_000_000)
     """shoppers of the evaluation market; the best model is picked on it, so its noise must be below the gaps
     between evaluations (with 1,000 the pick scored -1.16 per shopper on the long-run seeds, the final model -0.06)"""
@@ -128,6 +131,9 @@ class PPOConfig:
             raise ValueError(f"net_arch={self.net_arch!r}: must be a non-empty list of layer widths in [1, 4096]")
         if self.eval_seed >= self.train_seed:
             raise ValueError(f"eval_seed={self.eval_seed}: must be below train_seed={self.train_seed} (training uses train_seed and up)")
+        if self.eval_markets > self.eval_seed + 1:
+            raise ValueError(f"eval_markets={self.eval_markets}: the evaluation seeds count down from eval_seed={self.eval_seed}, "
+                             f"so at most {self.eval_seed + 1}")
         if self.resume_from and not (Path(self.resume_from) / "state.pkl").is_file():
             raise ValueError(f"resume_from={self.resume_from!r}: not a checkpoint folder (no state.pkl in it)")
         if self.model_path and not Path(self.model_path).is_file():
@@ -140,8 +146,15 @@ class PPOConfig:
         if max(seeds) >= self.train_seed:
             raise ValueError(f"train_seed={self.train_seed}: training markets use seeds from it up, so it must exceed every "
                              f"experiment seed (largest {max(seeds)})")
-        if self.eval_seed in seeds:
-            raise ValueError(f"eval_seed={self.eval_seed}: is one of the experiment seeds {seeds}; pick a held-out one")
+        shared = sorted(set(self.eval_seeds) & set(seeds))
+        if shared:
+            raise ValueError(f"eval_seed={self.eval_seed}: its evaluation markets (seeds {self.eval_seeds[-1]}-{self.eval_seed}) include the "
+                             f"experiment seed(s) {shared}; pick a held-out one")
+
+    @property
+    def eval_seeds(self) -> list[int]:
+        """The market seeds of the evaluations during training: ``eval_seed`` and the ``eval_markets - 1`` below it."""
+        return list(range(self.eval_seed, self.eval_seed - self.eval_markets, -1))
 
 
 class UnitFeatures(BaseFeaturesExtractor):
@@ -359,9 +372,9 @@ class TrainingCallback(BaseCallback):
 
     Per rollout (``business/``): profit, incremental profit (against the no-contact twin), sends,
     unsubscribes and churn per shopper-day of the training market. Every ``eval_every`` timesteps (``eval/``): the current model runs through
-    the comparison runner (:func:`experiments.runner.run_policy`) on the held-out evaluation
-    market, and its incremental profit per shopper over the horizon is measured against the
-    no-contact twin on the same seed, as a comparison measures it; the best model so far is kept.
+    the comparison runner (:func:`experiments.runner.run_policy`) on the ``eval_markets`` held-out evaluation
+    markets, and its incremental profit per shopper over the horizon is measured against the
+    no-contact twin on the same seed, as a comparison measures it; the best mean so far is kept.
     Evaluations and checkpoints happen at the start of a rollout, when the model, the optimiser
     and the training market are between updates, so a checkpoint is a state training can resume
     from exactly.
@@ -425,21 +438,22 @@ class TrainingCallback(BaseCallback):
     def _evaluate(self) -> None:
         from experiments.runner import run_policy  # the runner imports the registry, which imports this module
 
-        size = self.eval_market.population.size
+        size, seeds = self.eval_market.population.size, self.config.eval_seeds
         if self.state["holdout_profit"] is None:
-            self.state["holdout_profit"] = float(run_policy("no_contact", self.config.eval_seed, self.eval_market, self.guardrails).daily["profit"].sum())
+            self.state["holdout_profit"] = [float(run_policy("no_contact", k, self.eval_market, self.guardrails).daily["profit"].sum()) for k in seeds]
         candidate = self.out / ".eval_model.zip"
         self.model.save(candidate)
         params = dataclasses.asdict(dataclasses.replace(self.config, model_path=str(candidate), resume_from=""))
-        result = run_policy("ppo", self.config.eval_seed, self.eval_market, self.guardrails, params=params)
-        d = result.daily.sum()
-        row = {
+        results = [run_policy("ppo", k, self.eval_market, self.guardrails, params=params) for k in seeds]
+        totals = [r.daily.sum() for r in results]
+        row = {  # means over the evaluation markets
             "timesteps": self.num_timesteps,
-            "incremental_profit_per_shopper": (d["profit"] - self.state["holdout_profit"]) / result.shoppers,
-            "sends_per_shopper": d["sends"] / result.shoppers,
-            "unsubscribes": d["unsubscribes"],
-            "churned": result.churned,
-            "violations": d["violations"],
+            "incremental_profit_per_shopper": float(np.mean([(d["profit"] - h) / r.shoppers
+                                                             for d, h, r in zip(totals, self.state["holdout_profit"], results)])),
+            "sends_per_shopper": float(np.mean([d["sends"] / r.shoppers for d, r in zip(totals, results)])),
+            "unsubscribes": float(np.mean([d["unsubscribes"] for d in totals])),
+            "churned": float(np.mean([r.churned for r in results])),
+            "violations": float(sum(d["violations"] for d in totals)),
         }
         self.state["evaluations"].append(row)
         for key, value in row.items():
@@ -451,9 +465,9 @@ class TrainingCallback(BaseCallback):
         else:
             candidate.unlink()
         write_table(pd.DataFrame(self.state["evaluations"]), self.out / "evaluations.csv")
-        print(f"ppo: {self.num_timesteps:,} steps ({self.steps_per_second:,.0f}/s); eval on {size:,} shoppers, seed "
-              f"{self.config.eval_seed}: incremental profit/shopper {row['incremental_profit_per_shopper']:.2f} "
-              f"(best {self.state['best']:.2f}), sends/shopper {row['sends_per_shopper']:.1f}, churned {row['churned']:,}", flush=True)
+        print(f"ppo: {self.num_timesteps:,} steps ({self.steps_per_second:,.0f}/s); eval on {size:,} shoppers, seeds "
+              f"{seeds[-1]}-{seeds[0]}: incremental profit/shopper {row['incremental_profit_per_shopper']:.2f} "
+              f"(best {self.state['best']:.2f}), sends/shopper {row['sends_per_shopper']:.1f}, churned {row['churned']:,.0f}", flush=True)
 
     def checkpoint(self) -> Path:
         """Write ``checkpoints/step_<timesteps>/``: everything :func:`train` needs to resume to the same result.

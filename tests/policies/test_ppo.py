@@ -149,8 +149,12 @@ def test_bad_hyperparameters_fail_before_any_work_naming_key_value_and_range(tmp
 def test_training_seeds_must_miss_the_comparison_seeds():
     with pytest.raises(ConfigError, match=r"policies\.ppo\.train_seed=1000: .* must exceed every experiment seed \(largest 1000\)"):
         composed("experiment=long_run", "experiment.seeds=[0,1000]")
-    with pytest.raises(ConfigError, match=r"policies\.ppo\.eval_seed=3: is one of the experiment seeds"):
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.eval_seed=3: its evaluation markets \(seeds 1-3\) include the experiment seed"):
         composed("experiment=long_run", "policies.ppo.eval_seed=3")
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.eval_seed=10: its evaluation markets \(seeds 8-10\) include the experiment seed\(s\) \[8\]"):
+        composed("experiment=long_run", "policies.ppo.eval_seed=10", "experiment.seeds=[0,8]")
+    with pytest.raises(ConfigError, match=r"policies\.ppo\.eval_markets=3: the evaluation seeds count down from eval_seed=1, so at most 2"):
+        composed("experiment=train_ppo", "policies.ppo.eval_seed=1")
     check_params("ppo", {}, [0, 1, 2])  # the defaults are held out from the usual seeds
 
 

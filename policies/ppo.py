@@ -107,7 +107,7 @@ class PPOConfig:
     """evaluation markets, seeds ``eval_seed, eval_seed - 1, ...``, whose mean picks the best model: on one market a
     checkpoint that still contacted scored -0.05 per shopper and earned -0.45 on the long-run comparison's seeds"""
     eval_shoppers: int = bounded(5000, ge=100, le=1_000_000)
-    """shoppers of the evaluation market; the best model is picked on it, so its noise must be below the gaps
+    """shoppers of each evaluation market; the best model is picked on them, so their noise must be below the gaps
     between evaluations (with 1,000 the pick scored -1.16 per shopper on the long-run seeds, the final model -0.06)"""
     eval_every: int = bounded(500_000, ge=1, le=10**10)
     """timesteps between evaluations; the best evaluated model is kept as best_model.zip"""
@@ -384,7 +384,7 @@ class TrainingCallback(BaseCallback):
         super().__init__()
         self.config, self.eval_market, self.guardrails, self.out = config, eval_market, guardrails, out
         self.state: dict[str, Any] = {"next_eval": 0, "next_checkpoint": config.checkpoint_every, "best": -math.inf,
-                                      "holdout_profit": None, "evaluations": []}
+                                      "holdout_profit": {}, "evaluations": []}
         self._sums = np.zeros(6)
         self._start = time.perf_counter()
         self._start_steps = 0
@@ -439,17 +439,19 @@ class TrainingCallback(BaseCallback):
         from experiments.runner import run_policy  # the runner imports the registry, which imports this module
 
         size, seeds = self.eval_market.population.size, self.config.eval_seeds
-        if self.state["holdout_profit"] is None:
-            self.state["holdout_profit"] = [float(run_policy("no_contact", k, self.eval_market, self.guardrails).daily["profit"].sum()) for k in seeds]
+        holdout = self.state["holdout_profit"]  # no-contact profit by (seed, shoppers): a resumed run may evaluate on other markets
+        for k in seeds:
+            if (k, size) not in holdout:
+                holdout[k, size] = float(run_policy("no_contact", k, self.eval_market, self.guardrails).daily["profit"].sum())
         candidate = self.out / ".eval_model.zip"
         self.model.save(candidate)
         params = dataclasses.asdict(dataclasses.replace(self.config, model_path=str(candidate), resume_from=""))
         results = [run_policy("ppo", k, self.eval_market, self.guardrails, params=params) for k in seeds]
         totals = [r.daily.sum() for r in results]
-        row = {  # means over the evaluation markets
+        row = {  # means over the evaluation markets; violations their total
             "timesteps": self.num_timesteps,
-            "incremental_profit_per_shopper": float(np.mean([(d["profit"] - h) / r.shoppers
-                                                             for d, h, r in zip(totals, self.state["holdout_profit"], results)])),
+            "incremental_profit_per_shopper": float(np.mean([(d["profit"] - holdout[k, size]) / r.shoppers
+                                                             for k, d, r in zip(seeds, totals, results)])),
             "sends_per_shopper": float(np.mean([d["sends"] / r.shoppers for d, r in zip(totals, results)])),
             "unsubscribes": float(np.mean([d["unsubscribes"] for d in totals])),
             "churned": float(np.mean([r.churned for r in results])),

@@ -70,14 +70,18 @@ def best_allowed_arm(none: np.ndarray, send: np.ndarray) -> tuple[np.ndarray, np
     """:func:`best_allowed` for scores with no additive form, given as (n,) and (n, O, H, S) arrays
     in which the arms the mask forbids are already -inf (:meth:`bandits.linear.SendScores.full`).
 
-    The flat index of (o, h, s) in an (O, H, S) array is exactly ``action - 1`` (:func:`sim.catalogue.encode`).
+    The arg max runs over the arms in the order of ``send``'s memory, read off its strides: free for
+    the offers-innermost tensors of :func:`bandits.linear.arm_tensor`, one copy for others.
     """
     n = len(none)
-    flat = send.reshape(n, -1)
+    axes = sorted(range(1, 4), key=lambda k: -send.strides[k])  # outermost to innermost option axis
+    flat = send.transpose(0, *axes).reshape(n, -1)
     k = flat.argmax(axis=1)
     best = flat[np.arange(n), k]
+    index = np.unravel_index(k, [send.shape[a] for a in axes])
+    o, h, s = (index[axes.index(a)] for a in (1, 2, 3))
     better = best > none
-    return np.where(better, k + 1, 0).astype(np.int64), np.where(better, best - none, 0.0)
+    return np.where(better, encode(o, h, s), 0).astype(np.int64), np.where(better, best - none, 0.0)
 
 
 class LinearBandit(Policy):

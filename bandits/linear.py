@@ -14,7 +14,8 @@ offer, a channel and a slot term (:class:`SendScores`), so the best arm is found
 (:func:`bandits.base.best_allowed`) without forming the 255 send arms at all. The quadratic form
 :math:`\\phi^\\top \\Sigma \\phi` of an upper confidence bound is not separable, but it is a sum of
 per-block and per-pair terms whose one-hot parts are lookups in :math:`\\Sigma` (:func:`variances`):
-only the dense features are multiplied, and the (n, O, H, S) tensor is assembled by broadcasting.
+only the dense features are multiplied, and the (n, O, H, S) tensor is assembled by broadcasting
+(in offers-innermost memory, :func:`arm_tensor`).
 The model is solved in float64; scoring runs in float32.
 """
 
@@ -153,16 +154,31 @@ class SendScores:
     def full(self, channel_ok: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """(n, O, H, S) the score of every send arm, -inf on channels ``channel_ok`` (n, H) forbids.
 
-        With ``out``, the scores are added to it in place (an upper confidence bound is the mean
-        plus a bonus): one pass over the 255 arms instead of two.
+        With ``out`` (from :func:`arm_tensor`), the scores are added to it in place (an upper
+        confidence bound is the mean plus a bonus): one pass over the 255 arms instead of two.
         """
-        channel = self.channel if channel_ok is None else np.where(channel_ok, self.channel, -np.inf)
-        oh = self.offer[:, :, None] + (channel + (self.none + self.contact)[:, None])[:, None, :]
+        n, m = len(self.none), self.offer.shape[1]
         if out is None:
-            return oh[..., None] + self.slot[:, None, None, :]
-        out += oh[..., None]
-        out += self.slot[:, None, None, :]
+            out = arm_tensor(n, m, self.channel.shape[1], self.slot.shape[1], fill=0.0)
+        mem = out.transpose(0, 2, 3, 1)
+        mem += (self.channel + (self.none + self.contact)[:, None])[:, :, None, None]
+        mem += self.slot[:, None, :, None]
+        mem += self.offer[:, None, None, :]
+        if channel_ok is not None:
+            mem[~channel_ok] = -np.inf
         return out
+
+
+def arm_tensor(n: int, offers: int, channels: int, slots: int, fill: float | None = None) -> np.ndarray:
+    """An (n, O, H, S) float32 array whose memory is laid out (n, H, S, O), offers innermost.
+
+    Every per-arm tensor is built by broadcasting small per-offer, per-channel and per-slot terms;
+    numpy's loops over a 3-long innermost axis (slots) run 4x slower than over the 17 offers
+    (measured: 17.9 against 4.5 ms for one sum at 10,000 shoppers), so the memory keeps offers
+    innermost while the shape keeps the arms' (o, h, s) order of :func:`sim.catalogue.encode`.
+    """
+    mem = np.empty((n, channels, slots, offers), dtype=np.float32) if fill is None else np.full((n, channels, slots, offers), fill, np.float32)
+    return mem.transpose(0, 3, 1, 2)
 
 
 def _option_scores(dense: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -247,8 +263,10 @@ def variances(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tupl
         return out
 
     offer, channel, slot = own
-    oh = 2 * pair(0, 1) + offer[:, :, None] + (channel + f_f[:, None])[:, None, :]
-    os_ = 2 * pair(0, 2) + slot[:, None, :]
-    send = oh[..., None] + os_[:, :, None, :]
-    send += 2 * pair(1, 2)[:, None]
+    send = arm_tensor(len(fixed), offer.shape[1], channel.shape[1], slot.shape[1])
+    mem = send.transpose(0, 2, 3, 1)  # (n, H, S, O): see arm_tensor
+    by_channel = np.ascontiguousarray((2 * pair(0, 1) + offer[:, :, None]).transpose(0, 2, 1))  # (n, H, O)
+    by_slot = np.ascontiguousarray((2 * pair(0, 2)).transpose(0, 2, 1))  # (n, S, O)
+    np.add(by_channel[:, :, None, :], by_slot[:, None], out=mem)
+    mem += (2 * pair(1, 2) + (channel + f_f[:, None])[:, :, None] + slot[:, None, :])[..., None]
     return none, np.maximum(send, 0.0, out=send)

@@ -1,4 +1,4 @@
-"""Open x value Thompson sampling: a message pays only if it is opened, so learn the two apart.
+"""Open x value learners: a message pays only if it is opened, so learn the two apart.
 
 A send's expected incremental profit is a product, not a sum (:mod:`policies.oracle`):
 
@@ -26,19 +26,23 @@ profit, whose noise is some 70 times a message's effect. Here two ridge models s
   whose last term, :math:`V_o(x)`, is fitted only where a message was opened.
 
 The blocks :math:`\\beta, \\gamma, \\omega, \\eta` are those of :mod:`bandits.features`.
-Acting, shopper i draws the value model's parameters from their posterior
-:math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` (the base block at its mean: it is the same for
-every arm) and takes the open model at its posterior mean, which a dense 0/1 signal pins down
-within days. For fixed (h, s) the best offer is :math:`\\arg\\max_o V_o` whatever p is (p >= 0),
-so the choice costs O(O + H S) per shopper. Propensities are estimated as in
-:class:`bandits.thompson.LinearThompson`.
+Both learners take the open model at its posterior mean, which a dense 0/1 signal pins down within
+days, and explore on the value model, whose signal is the noisy profit:
+
+- :class:`OpenValueThompson` (``open_value``) draws shopper i's value parameters from their
+  posterior :math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` (the base block at its mean: it is
+  the same for every arm) and acts greedily on the draw. For fixed (h, s) the best offer is
+  :math:`\\arg\\max_o V_o` whatever p is (p >= 0), so the choice costs O(O + H S) per shopper.
+  Propensities are estimated as in :class:`bandits.thompson.LinearThompson`.
+- :class:`OpenValueUCB` (``open_value_ucb``) sends the arm with the highest upper confidence
+  bound on its increment over no contact (deterministic, propensity 1).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import vote_share
+from bandits.base import LinearBandit, one_hot, vote_share
 from bandits.features import ArmFeatures, arm_features, block_widths
 from bandits.linear import RidgeModel, _option_scores
 from bandits.thompson import LinearThompson
@@ -47,17 +51,11 @@ from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_CHANNELS,
 from sim.guardrails import ActionMask
 
 
-class OpenValueThompson(LinearThompson):
-    """Thompson sampling on the value of an opened offer, times a learned open probability (module docstring).
+class OpenValueBandit(LinearBandit):
+    """The open and value models, their update and saved state; subclasses explore on the value model (module docstring)."""
 
-    It keeps :class:`~bandits.thompson.LinearThompson`'s hyperparameters and propensity estimate,
-    on other models and another choice.
-    """
-
-    name = "open_value"
-
-    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15):
-        super().__init__(scale, ridge, propensity_draws)
+    def __init__(self, ridge: float = 1.0, **exploration: float):
+        super().__init__(ridge=ridge, **exploration)
         base, contact, offer, channel, slot = block_widths(self.nonlinear)
         self.model = RidgeModel([base, N_CHANNELS, contact, offer], ridge)
         """the value model: base | sent x channel | opened x contact | opened x offer"""
@@ -101,22 +99,9 @@ class OpenValueThompson(LinearThompson):
     def greedy(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         return self._choice(self._mean_rest(len(feats.base)), self.open_probability(feats), feats, mask)
 
-    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
-        n = len(feats.base)
-        p_open = self.open_probability(feats)
-        actions, margin = self._choice(self.model.sample(n, self.scale, rng), p_open, feats, mask)
-        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, p_open) == actions).sum(axis=0)
-        greedy, _ = self._choice(self._mean_rest(n), p_open, feats, mask)
-        self.exploration = float((actions != greedy).mean()) if n else 0.0
-        return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
-
-    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
-        """Estimated: the share of ``propensity_draws + 1`` posterior draws that choose each action."""
-        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, self.open_probability(feats)))
-
     def update(self, feedback: Feedback) -> None:
         if feedback.opened is None:
-            raise ValueError("open_value learns from the opens of its messages, and this feedback has none (Feedback.opened)")
+            raise ValueError(f"{self.name} learns from the opens of its messages, and this feedback has none (Feedback.opened)")
         feats = arm_features(feedback.obs, self.nonlinear)
         a = np.asarray(feedback.actions)
         i = np.arange(len(a))
@@ -140,3 +125,113 @@ class OpenValueThompson(LinearThompson):
     def _restore(self, data) -> None:
         super()._restore(data)
         self.open_model = RidgeModel.from_state({k: data[f"open_{k}"] for k in RidgeModel.STATE_KEYS})
+
+
+class OpenValueThompson(OpenValueBandit, LinearThompson):
+    """Thompson sampling on the value of an opened offer, times a learned open probability (module docstring).
+
+    It keeps :class:`~bandits.thompson.LinearThompson`'s hyperparameters and propensity estimate,
+    on the open x value models and their choice.
+    """
+
+    name = "open_value"
+
+    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15):
+        super().__init__(ridge=ridge, scale=scale, propensity_draws=propensity_draws)
+
+    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
+        n = len(feats.base)
+        p_open = self.open_probability(feats)
+        actions, margin = self._choice(self.model.sample(n, self.scale, rng), p_open, feats, mask)
+        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, p_open) == actions).sum(axis=0)
+        greedy, _ = self._choice(self._mean_rest(n), p_open, feats, mask)
+        self.exploration = float((actions != greedy).mean()) if n else 0.0
+        return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
+
+    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
+        """Estimated: the share of ``propensity_draws + 1`` posterior draws that choose each action."""
+        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, self.open_probability(feats)))
+
+
+class OpenValueUCB(OpenValueBandit):
+    """LinUCB on the open x value models: the arm with the highest upper confidence bound on its increment.
+
+    .. math::  a^* = \\arg\\max_{(o,h,s)} \\; c_h + p_{hs} V_o + \\alpha \\hat\\sigma \\sqrt{u_{ohs}^\\top A_r^{-1} u_{ohs}},
+               \\qquad u_{ohs} = \\big[e_h,\\; p_{hs}\\, g_o\\big], \\quad g_o = [\\gamma(x), e_o, \\omega(x, o)]
+
+    or no contact if no bound is positive; :math:`A_r^{-1}` is the value model's inverse Gram matrix
+    over its blocks after the base one (the base block is in every arm and cancels in an
+    increment), :math:`\\hat\\sigma` its residual standard deviation, p the open model at its mean.
+    The bound is on the increment over no contact, the quantity a send is decided on, rather than
+    on each arm's level: the organic part's uncertainty says nothing about whether to send. The
+    variance expands into :math:`\\Sigma_{hh} + 2 p_{hs} \\Sigma_{h\\cdot} g_o + p_{hs}^2\\, g_o^\\top \\Sigma g_o`,
+    so it takes one product per offer and the 255 arms are assembled by broadcasting. Deterministic:
+    the propensity of the chosen action is 1.
+    """
+
+    name = "open_value_ucb"
+
+    def __init__(self, alpha: float = 1.0, ridge: float = 1.0):
+        if not alpha >= 0:
+            raise ValueError(f"alpha={alpha!r}: must be >= 0")
+        super().__init__(ridge=ridge)
+        self.alpha = alpha
+
+    def params(self) -> dict[str, float]:
+        return {"alpha": self.alpha, **super().params()}
+
+    def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
+        """Each shopper's UCB action and its bound over no contact.
+
+        The (n, H, S, O) layout, offers innermost, keeps numpy's broadcasting loops long (slot-innermost is 4x slower).
+        """
+        n, h = len(feats.base), N_CHANNELS
+        p = self.open_probability(feats)[..., None]  # (n, H, S, 1)
+        cost, value = self._split(self._mean_rest(n), feats)
+        rest = self.model.widths[0]
+        sig = self.model.cov_f32[rest:, rest:] * np.float32((self.alpha * self.model.noise_sd) ** 2)  # cost | contact | offer
+        quad, cross = self.value_variance(feats, sig)
+        upper = quad[:, None, None, :] * p  # (n, H, S, O): p^2 g'Sg + 2 p S_h g + S_hh, as p (p g'Sg + 2 S_h g) + S_hh
+        upper += 2 * cross[:, :, None, :]
+        upper *= p
+        upper += np.diag(sig[:h, :h])[:, None, None]
+        np.sqrt(np.maximum(upper, 0.0, out=upper), out=upper)
+        upper += p * value[:, None, None, :]
+        upper += cost[:, :, None, None]
+        upper[~mask.channel_ok] = -np.inf
+        flat = upper.reshape(n, -1)
+        k = flat.argmax(axis=1)
+        margin = flat[np.arange(n), k]
+        channel, k = np.divmod(k, N_SLOTS * N_OFFERS)
+        slot, offer = np.divmod(k, N_OFFERS)
+        send = margin > 0
+        return np.where(send, encode(offer, channel, slot), 0).astype(np.int64), np.where(send, margin, 0.0)
+
+    @staticmethod
+    def value_variance(feats: ArmFeatures, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:math:`g_o^\\top \\Sigma g_o` (n, O) and :math:`\\Sigma_{h\\cdot} g_o` (n, H, O) for a covariance ``sig``
+        of the value model's blocks after the base one (cost | contact | offer).
+
+        :math:`g_o = [\\gamma, e_o, \\omega_o]`; the terms with the one-hot :math:`e_o` are lookups in
+        :math:`\\Sigma`, so only the contact and dense offer features are multiplied.
+        """
+        h, c, o = N_CHANNELS, feats.contact.shape[1], N_OFFERS
+        sc, se, sk = slice(h, h + c), slice(h + c, h + c + o), slice(h + c + o, None)  # contact | offer one-hot | offer dense
+        gam, omega = feats.contact, feats.offer  # (n, c), (n, O, k)
+        g_sig = gam @ sig[sc]  # (n, d): gamma's row of Sigma
+        k = omega.shape[2]
+        flat = omega.reshape(-1, k)
+        quad = (np.einsum("nd,nd->n", g_sig[:, sc], gam)[:, None] + 2 * g_sig[:, se] + np.diag(sig[se, se])
+                + 2 * np.einsum("nok,nk->no", omega, g_sig[:, sk]) + 2 * np.einsum("nok,ok->no", omega, sig[se, sk])
+                + np.einsum("mk,mk->m", flat @ sig[sk, sk], flat).reshape(len(gam), o))
+        cross = g_sig[:, :h, None] + sig[:h, se] + (flat @ sig[sk, :h]).reshape(len(gam), o, h).transpose(0, 2, 1)
+        return quad, cross
+
+    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
+        """Exact: all mass on the UCB action."""
+        return one_hot(self._upper(feats, mask)[0])
+
+    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
+        actions, margin = self._upper(feats, mask)
+        self.exploration = float((actions != self.greedy(feats, mask)[0]).mean()) if len(actions) else 0.0
+        return Decision(actions, np.ones(len(actions)), priority=margin)

@@ -34,7 +34,7 @@ from bandits.base import LinearBandit
 from bandits.bootstrap import BootstrapEnsemble
 from bandits.epsilon_greedy import EpsilonGreedy
 from bandits.linucb import LinUCB
-from bandits.open_value import OpenValueThompson
+from bandits.open_value import OpenValueThompson, OpenValueUCB
 from bandits.thompson import LinearThompson
 from policies.base import Decision, DecisionContext, Policy, sampled
 from policies.rules import RuleTable
@@ -80,7 +80,7 @@ class OnnxPolicy(Policy):
         return sampled(self.probabilities(obs, mask), context.rng)
 
 
-BANDITS: dict[str, type[LinearBandit]] = {cls.__name__: cls for cls in (EpsilonGreedy, LinUCB, LinearThompson, BootstrapEnsemble, OpenValueThompson)}
+BANDITS: dict[str, type[LinearBandit]] = {cls.__name__: cls for cls in (EpsilonGreedy, LinUCB, LinearThompson, BootstrapEnsemble, OpenValueThompson, OpenValueUCB)}
 """the exportable learners by class name: the linear bandits, whose state is a portable .npz. Listed here rather than
 read from :mod:`policies.registry`, which imports every policy, PPO's torch included; a test keeps the two in step."""
 

@@ -9,7 +9,7 @@ from bandits import vw
 from bandits.bootstrap import BootstrapEnsemble
 from bandits.epsilon_greedy import EpsilonGreedy
 from bandits.linucb import LinUCB
-from bandits.open_value import OpenValueThompson
+from bandits.open_value import OpenValueThompson, OpenValueUCB
 from bandits.thompson import LinearThompson
 from policies.base import Policy
 from policies.baselines import Blast, NoContact, RandomPolicy
@@ -20,7 +20,7 @@ from sim.market import MarketModel
 
 BASELINES = ("no_contact", "random", "blast", "oracle")
 LEARNERS = {"epsilon_greedy": EpsilonGreedy, "linucb": LinUCB, "thompson": LinearThompson, "bootstrap": BootstrapEnsemble,
-            "open_value": OpenValueThompson}
+            "open_value": OpenValueThompson, "open_value_ucb": OpenValueUCB}
 """learning policies by name; their hyperparameters come from ``configs/policy/<name>.yaml``"""
 OPTIONAL = {"vw": vw.available()}
 """learners behind an optional extra, and whether it is installed"""

@@ -7,7 +7,7 @@ import pytest
 
 from bandits.delayed import DelayedRewards
 from bandits.features import arm_features
-from bandits.open_value import OpenValueThompson
+from bandits.open_value import OpenValueThompson, OpenValueUCB
 from policies.base import DecisionContext, Feedback
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, N_CHANNELS, N_OFFERS, encode
 from sim.features import N_FEATURES
@@ -35,8 +35,12 @@ def ctx(day: int, n: int = N) -> DecisionContext:
     return DecisionContext(day, day % 7, np.random.default_rng(day), np.arange(n))
 
 
-def test_it_learns_that_the_right_offer_pays_more_in_the_slot_and_channel_that_get_opened():
-    policy = OpenValueThompson(scale=0.5, propensity_draws=5)
+LEARNERS = {"open_value": lambda: OpenValueThompson(scale=0.5, propensity_draws=5), "open_value_ucb": lambda: OpenValueUCB(alpha=0.5)}
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_it_learns_that_the_right_offer_pays_more_in_the_slot_and_channel_that_get_opened(name):
+    policy = LEARNERS[name]()
     rng = np.random.default_rng(0)
     mask = ActionMask(np.ones((N, N_CHANNELS), dtype=bool))
     everything = np.arange(N_ACTIONS)
@@ -121,10 +125,11 @@ def test_feedback_without_opens_is_a_clear_error_and_the_delay_queue_keeps_them(
     assert policy.open_model.n_obs == 1 and policy.model.n_obs == 2
 
 
-@pytest.mark.parametrize("bad", [{"scale": -1.0}, {"propensity_draws": 1000}, {"ridge": 0.0}])
-def test_bad_hyperparameters_name_the_key(bad):
+@pytest.mark.parametrize(("cls", "bad"), [(OpenValueThompson, {"scale": -1.0}), (OpenValueThompson, {"propensity_draws": 1000}),
+                                          (OpenValueThompson, {"ridge": 0.0}), (OpenValueUCB, {"alpha": -1.0}), (OpenValueUCB, {"ridge": 0.0})])
+def test_bad_hyperparameters_name_the_key(cls, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        OpenValueThompson(**bad)
+        cls(**bad)
 
 
 def test_offers_are_chosen_by_value_and_channel_and_slot_by_open_probability_times_value():
@@ -145,3 +150,31 @@ def test_offers_are_chosen_by_value_and_channel_and_slot_by_open_probability_tim
         score = {a: cost[ACTION_CHANNEL[a]] + p[i, ACTION_CHANNEL[a], ACTION_SLOT[a]] * value[i, ACTION_OFFER[a]] for a in arms}
         best = max(score, key=score.get) if arms else 0
         assert actions[i] == (best if arms and score[best] > 0 else 0)
+
+
+def test_the_ucb_bound_is_the_mean_increment_plus_alpha_standard_errors_of_each_arm():
+    """Against the bound computed arm by arm from the full feature vector u = [e_h, p g_o] and A^-1."""
+    rng = np.random.default_rng(4)
+    obs = contexts(rng, 80)
+    mask = ActionMask(rng.random((80, N_CHANNELS)) < 0.7)
+    policy = OpenValueUCB(alpha=0.7)
+    for day in range(3):
+        d = policy.act(obs, mask, ctx(day, 80))
+        policy.update(Feedback(np.zeros(80), obs, d.actions, d.propensity, rng.normal(size=80), rng.random(80) < 0.3))
+    feats = arm_features(obs)
+    actions, margin = policy._upper(feats, mask)
+    rest = policy.model.widths[0]
+    cov = policy.model.cov[rest:, rest:] * (policy.alpha * policy.model.noise_sd) ** 2
+    mean = policy.incremental_scores(feats)
+    p = policy.open_probability(feats)
+    i = np.arange(80)
+    for a in range(1, N_ACTIONS):
+        o, h, s = ACTION_OFFER[a], ACTION_CHANNEL[a], ACTION_SLOT[a]
+        g = np.concatenate([feats.contact, np.tile(np.eye(N_OFFERS)[o], (80, 1)), feats.offer[:, o]], axis=1)
+        u = np.concatenate([np.tile(np.eye(N_CHANNELS)[h], (80, 1)), p[:, h, s, None] * g], axis=1)
+        bound = mean[i, o, h, s] + np.sqrt(np.einsum("nd,de,ne->n", u, cov, u))
+        chosen = actions == a
+        np.testing.assert_allclose(margin[chosen], bound[chosen], rtol=1e-3, atol=1e-4)
+        allowed = mask.channel_ok[:, h]
+        assert (bound[allowed] <= np.maximum(margin[allowed], 0) + 1e-3).all()  # nothing allowed beats the chosen arm
+    assert mask.allows(actions).all() and (actions > 0).any()

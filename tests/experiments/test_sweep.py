@@ -44,7 +44,7 @@ def test_policy_and_seed_pick_one_trial_and_keep_the_hyperparameter_overrides():
     cfg, choice = composed("experiment=smoke", "policy=rules_rfm")
     assert cfg.experiment.policies == ["rules_rfm"] and cfg.experiment.seeds == [0, 1, 2]
     cfg, choice = composed("experiment=smoke")
-    assert choice is None and len(cfg.experiment.policies) == 14 and cfg.experiment.seeds == [0, 1, 2]
+    assert choice is None and len(cfg.experiment.policies) == 15 and cfg.experiment.seeds == [0, 1, 2]
 
 
 def test_unknown_policy_and_a_policy_for_a_task_without_one_are_refused(tmp_path):

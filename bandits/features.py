@@ -8,10 +8,13 @@ from zero. The feature vector of observation x and action a is made of blocks:
 
     \\phi(x, a) = \\big[\\, \\beta(x) \\;\\big|\\; \\mathbb{1}[a \\ne 0]\\,\\big(\\gamma(x),\\; \\omega(x, o),\\; \\eta(x, h),\\; e_s\\big) \\big]
 
-- :math:`\\beta(x)` the *base* block, all observed features: what the shopper would be worth
-  without a message. It is part of every arm, "no contact" included, so it soaks up the organic
-  variance of the reward and the other blocks measure *incremental* effects: this is how "no
-  contact" is an arm like the others.
+- :math:`\\beta(x)` the *base* block, all observed features plus one-hot bins of recency and
+  frequency: what the shopper would be worth without a message. It is part of every arm, "no
+  contact" included, so it soaks up the organic variance of the reward and the other blocks
+  measure *incremental* effects: this is how "no contact" is an arm like the others. The bins let
+  the organic profit bend with recency and frequency: an adaptive learner sends where its model
+  underrates the organic profit, so whatever the base block misfits, the send blocks absorb
+  (README, "Contextual bandits"); a closer organic fit is a less biased increment.
 - :math:`\\gamma(x)` the *contact* block: the effect of any message, by context.
 - :math:`\\omega(x, o)` the *offer* block: a one-hot of the offer plus the shopper's purchases and
   views in the offer's category (relevance) and the discount depth crossed with frequency and recency.
@@ -116,7 +119,7 @@ def _one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def block_widths(nonlinear: bool = False) -> list[int]:
     """Widths of the blocks of the full feature vector; an option block's width counts its one-hot."""
     bins = (RECENCY_EDGES.size + 1) + (FREQUENCY_EDGES.size + 1) + (CONTACT_EDGES.size + 1) if nonlinear else 0
-    return [1 + len(BASE_FEATURES), 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
+    return [1 + len(BASE_FEATURES) + RECENCY_EDGES.size + FREQUENCY_EDGES.size, 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
             N_CHANNELS + 2, N_SLOTS]
 
 
@@ -140,7 +143,8 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     n = len(obs)
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
-    base = np.concatenate([ones, obs[:, _BASE]], axis=1)
+    base = np.concatenate([ones, obs[:, _BASE], _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES)[:, 1:],
+                           _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)[:, 1:]], axis=1)
     contact = [ones, obs[:, _CONTACT]]
     if nonlinear:
         rec_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES)

@@ -6,7 +6,7 @@ The model is :math:`r = \\theta^\\top \\phi(x, a) + \\varepsilon` with
            \\qquad \\hat\\theta = A^{-1} b, \\qquad \\operatorname{Cov}[\\theta] = \\hat\\sigma^2 A^{-1}
 
 Updates arrive in daily batches of matured rewards. :math:`A` has a fixed size (the feature
-width, 87 or 106), so each batch adds :math:`\\Phi^\\top W \\Phi` and refactors :math:`A` by
+width, 98 or 117), so each batch adds :math:`\\Phi^\\top W \\Phi` and refactors :math:`A` by
 Cholesky once: no inverse of a growing matrix, no Sherman-Morrison drift over millions of rows.
 
 Scoring uses the block structure of :mod:`bandits.features`. A mean score is a sum of an

@@ -178,9 +178,13 @@ def test_the_separable_choice_equals_the_argmax_over_every_allowed_arm():
     scores = mean_scores(rng.normal(size=sum(block_widths())), arm_features(contexts(rng, n)), RidgeModel(block_widths()))
     ok = rng.random((n, N_CHANNELS)) < 0.4  # some shoppers with no channel at all
     actions, margin = best_allowed(scores, ok)
-    expected, expected_margin = best_allowed_arm(scores.none, scores.full(ok))
+    send = scores.full(ok)
+    expected, expected_margin = best_allowed_arm(scores.none, send)
     assert np.array_equal(actions, expected) and (actions == 0).any() and (actions > 0).any()
     np.testing.assert_allclose(margin, expected_margin, rtol=1e-5, atol=1e-5)
+    flat = np.concatenate([scores.none[:, None], np.ascontiguousarray(send).reshape(n, -1)], axis=1)  # action order, whatever the memory
+    assert np.array_equal(best_allowed_arm(scores.none, np.ascontiguousarray(send))[0], expected)
+    assert np.array_equal(np.where(flat.max(axis=1) > scores.none, flat.argmax(axis=1), 0), expected)
 
 
 def test_posterior_draws_have_the_posterior_mean_and_covariance_of_the_non_base_blocks():

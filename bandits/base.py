@@ -107,9 +107,13 @@ class LinearBandit(Policy):
         the subclass documents); for off-policy evaluation and for checking the propensities."""
 
     def action_probabilities(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> np.ndarray:
+        if not len(obs):  # a day or a request with nobody to decide for: the batched scorers reshape by n
+            return np.zeros((0, N_ACTIONS))
         return self.probabilities(arm_features(obs, self.nonlinear), mask, context.rng)
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
+        if not len(obs):
+            return Decision(np.zeros(0, dtype=np.int64), np.ones(0), priority=np.zeros(0))
         return self.choose(arm_features(obs, self.nonlinear), mask, context.rng)
 
     def greedy(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from bandits.linear import RidgeModel, mean_scores, variances
 from bandits.linucb import LinUCB
 from bandits.thompson import LinearThompson
 from policies.base import DecisionContext, Feedback
+from policies.registry import make_policy
 from sim.catalogue import N_ACTIONS, N_CHANNELS, encode
 from sim.features import N_FEATURES
 from sim.guardrails import ActionMask
@@ -219,3 +220,14 @@ def test_a_state_of_an_older_version_is_refused_by_its_version(tmp_path):
     np.savez(tmp_path / "old.npz", **{**older, "version": np.array(1)})
     with pytest.raises(ValueError, match="bandit state version 1, this offerlab reads 2"):
         LinUCB.load_state(tmp_path / "old.npz")
+
+
+@pytest.mark.parametrize("name", ["linucb", "thompson", "open_value", "open_value_ucb", "bootstrap", "epsilon_greedy"])
+def test_an_empty_batch_gets_an_empty_decision(name):
+    """A day (or a served request) with nobody to decide for is not an error."""
+    policy = make_policy(name, None, None)
+    obs, mask = np.zeros((0, N_FEATURES), dtype=np.float32), ActionMask(np.ones((0, N_CHANNELS), dtype=bool))
+    ctx = DecisionContext(0, 0, np.random.default_rng(0), np.arange(0))
+    d = policy.act(obs, mask, ctx)
+    assert d.actions.shape == (0,) and d.propensity.shape == (0,)
+    assert policy.action_probabilities(obs, mask, ctx).shape == (0, N_ACTIONS)

@@ -127,7 +127,7 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
 
 def policy_styles(policies: list[str]) -> dict[str, tuple[tuple, str]]:
     """(colour, line style) per policy, the same in every figure of a report: matplotlib's cycle has 10
-    colours and a comparison up to 14 policies, so the eleventh on takes a colour again, dashed."""
+    colours and the default comparison has 15 policies, so the eleventh on takes a colour again, dashed."""
     palette = plt.get_cmap("tab10").colors
     return {p: (palette[k % len(palette)], "-" if k < len(palette) else "--") for k, p in enumerate(policies)}
 

@@ -126,22 +126,18 @@ def test_a_write_interrupted_mid_file_leaves_only_complete_files(tmp_path, monke
 @pytest.mark.slow
 def test_ctrl_c_during_the_runs_leaves_no_result_file(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([*OFFERLAB, "experiment=smoke", "market.population.size=1000", f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+    # A test runner started in the background without job control hands its children SIGINT ignored, and Python then never
+    # raises KeyboardInterrupt; a user's Ctrl-C reaches a process with Python's default handler, which this child restores.
+    python, flag, code = OFFERLAB
+    interruptible = [python, flag, "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); " + code]
+    proc = subprocess.Popen([*interruptible, "experiment=smoke", "market.population.size=1000", f"hydra.run.dir={run_dir}"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (run_dir / ".decisions.parquet.tmp").exists():  # the decision log is being streamed: the runs are under way
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
         time.sleep(0.02)
-    for _ in range(30):  # Ctrl-C again while it runs on: an interrupt landing in a finaliser (__del__) is printed and dropped by CPython
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=2)  # drains stderr; retrying after a timeout loses no output
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    else:
-        proc.kill()
-        pytest.fail("the run went on through 30 interrupts")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     left = {p.name for p in run_dir.iterdir()}
     assert left <= {".hydra", "cli.log", "ppo"}, left  # no table, plot, report or temporary file

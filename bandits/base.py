@@ -113,6 +113,7 @@ class LinearBandit(Policy):
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
         if not len(obs):
+            self.exploration = 0.0
             return Decision(np.zeros(0, dtype=np.int64), np.ones(0), priority=np.zeros(0))
         return self.choose(arm_features(obs, self.nonlinear), mask, context.rng)
 
@@ -175,3 +176,21 @@ class LinearBandit(Policy):
             policy._restore(data)
             policy.learned_on = tuple(int(k) for k in data["learned_on"])
         return policy
+
+
+class ConfidenceBound:
+    """The choice of an upper-confidence-bound learner, whatever its model: the arm of the highest bound,
+    deterministic, so its propensity is 1. Mixed in before a :class:`LinearBandit`, whose subclass supplies
+    ``_upper(feats, mask) -> (UCB action, its margin over no contact, greedy action)`` and ``alpha``."""
+
+    def params(self) -> dict[str, float]:
+        return {"alpha": self.alpha, **super().params()}
+
+    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
+        """Exact: all mass on the UCB action."""
+        return one_hot(self._upper(feats, mask)[0])
+
+    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
+        actions, margin, greedy = self._upper(feats, mask)
+        self.exploration = float((actions != greedy).mean())
+        return Decision(actions, np.ones(len(actions)), priority=margin)

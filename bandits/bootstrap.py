@@ -61,7 +61,7 @@ class BootstrapEnsemble(LinearBandit):
         actions = choices[pick, np.arange(choices.shape[1])]
         propensity = (choices == actions).mean(axis=0)
         greedy, margin = self.greedy(feats, mask)
-        self.exploration = float((actions != greedy).mean()) if len(actions) else 0.0
+        self.exploration = float((actions != greedy).mean())
         return Decision(actions, propensity, priority=margin)
 
     def update(self, feedback: Feedback) -> None:

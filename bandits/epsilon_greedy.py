@@ -35,7 +35,7 @@ class EpsilonGreedy(LinearBandit):
         explore = rng.random(len(greedy)) < self.epsilon
         actions = np.where(explore, random, greedy)
         propensity = (1 - self.epsilon) * (actions == greedy) + self.epsilon / count
-        self.exploration = float((actions != greedy).mean()) if len(actions) else 0.0
+        self.exploration = float((actions != greedy).mean())
         return Decision(actions, propensity, priority=margin)
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:

@@ -143,12 +143,11 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     n = len(obs)
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
-    base = np.concatenate([ones, obs[:, _BASE], _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES)[:, 1:],
-                           _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)[:, 1:]], axis=1)
+    rec_bins, freq_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
+    base = np.concatenate([ones, obs[:, _BASE], rec_bins[:, 1:], freq_bins[:, 1:]], axis=1)  # the first bin is the intercept's
     contact = [ones, obs[:, _CONTACT]]
     if nonlinear:
-        rec_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES)
-        contact += [rec_bins, _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES), _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
+        contact += [rec_bins, freq_bins, _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
 
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
     offer = np.empty((n, len(_DEPTH), 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0)), dtype=np.float32)  # filled in place

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import LinearBandit, best_allowed, best_allowed_arm, one_hot
+from bandits.base import ConfidenceBound, LinearBandit, best_allowed, best_allowed_arm
 from bandits.features import ArmFeatures
 from bandits.linear import mean_scores, variances
-from policies.base import Decision
 from sim.guardrails import ActionMask
 
 
-class LinUCB(LinearBandit):
+class LinUCB(ConfidenceBound, LinearBandit):
     """Optimism in the face of uncertainty (Li et al. 2010, with shared arm features).
 
     .. math::  a^* = \\arg\\max_a \\; \\hat\\theta^\\top \\phi(x, a) + \\alpha \\hat\\sigma \\sqrt{\\phi(x, a)^\\top A^{-1} \\phi(x, a)}
@@ -31,9 +30,6 @@ class LinUCB(LinearBandit):
         super().__init__(ridge)
         self.alpha = alpha
 
-    def params(self) -> dict[str, float]:
-        return {"alpha": self.alpha, **super().params()}
-
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(UCB action, its margin over no contact, greedy action)."""
         mean = mean_scores(self.model.theta, feats, self.model)
@@ -41,12 +37,3 @@ class LinUCB(LinearBandit):
         upper = mean.full(mask.channel_ok, out=np.sqrt(bonus, out=bonus))
         actions, margin = best_allowed_arm(mean.none + np.sqrt(var_none), upper)
         return actions, margin, best_allowed(mean, mask.channel_ok)[0]
-
-    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
-        """Exact: all mass on the UCB action."""
-        return one_hot(self._upper(feats, mask)[0])
-
-    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
-        actions, margin, greedy = self._upper(feats, mask)
-        self.exploration = float((actions != greedy).mean()) if len(actions) else 0.0
-        return Decision(actions, np.ones(len(actions)), priority=margin)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import LinearBandit, one_hot, vote_share
+from bandits.base import ConfidenceBound, LinearBandit, best_allowed_arm, vote_share
 from bandits.features import ArmFeatures, arm_features, block_widths
 from bandits.linear import RidgeModel, _option_scores
 from bandits.thompson import LinearThompson
@@ -145,7 +145,7 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
         actions, margin = self._choice(self.model.sample(n, self.scale, rng), p_open, feats, mask)
         same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, p_open) == actions).sum(axis=0)
         greedy, _ = self._choice(self._mean_rest(n), p_open, feats, mask)
-        self.exploration = float((actions != greedy).mean()) if n else 0.0
+        self.exploration = float((actions != greedy).mean())
         return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
@@ -153,7 +153,7 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
         return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, self.open_probability(feats)))
 
 
-class OpenValueUCB(OpenValueBandit):
+class OpenValueUCB(ConfidenceBound, OpenValueBandit):
     """LinUCB on the open x value models: the arm with the highest upper confidence bound on its increment.
 
     .. math::  a^* = \\arg\\max_{(o,h,s)} \\; c_h + p_{hs} V_o + \\alpha \\hat\\sigma \\sqrt{u_{ohs}^\\top A_r^{-1} u_{ohs}},
@@ -177,16 +177,14 @@ class OpenValueUCB(OpenValueBandit):
         super().__init__(ridge=ridge)
         self.alpha = alpha
 
-    def params(self) -> dict[str, float]:
-        return {"alpha": self.alpha, **super().params()}
+    def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(UCB action, its bound over no contact, greedy action), the open model evaluated once for both.
 
-    def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
-        """Each shopper's UCB action and its bound over no contact.
-
-        The (n, H, S, O) layout, offers innermost, keeps numpy's broadcasting loops long (slot-innermost is 4x slower).
+        The bound is built in (n, H, S, O) memory, offers innermost (:func:`bandits.linear.arm_tensor`).
         """
         n, h = len(feats.base), N_CHANNELS
-        p = self.open_probability(feats)[..., None]  # (n, H, S, 1)
+        p_open = self.open_probability(feats)
+        p = p_open[..., None]  # (n, H, S, 1)
         cost, value = self._split(self._mean_rest(n), feats)
         rest = self.model.widths[0]
         sig = self.model.cov_f32[rest:, rest:] * np.float32((self.alpha * self.model.noise_sd) ** 2)  # cost | contact | offer
@@ -199,13 +197,8 @@ class OpenValueUCB(OpenValueBandit):
         upper += p * value[:, None, None, :]
         upper += cost[:, :, None, None]
         upper[~mask.channel_ok] = -np.inf
-        flat = upper.reshape(n, -1)
-        k = flat.argmax(axis=1)
-        margin = flat[np.arange(n), k]
-        channel, k = np.divmod(k, N_SLOTS * N_OFFERS)
-        slot, offer = np.divmod(k, N_OFFERS)
-        send = margin > 0
-        return np.where(send, encode(offer, channel, slot), 0).astype(np.int64), np.where(send, margin, 0.0)
+        actions, margin = best_allowed_arm(np.zeros(n, dtype=np.float32), upper.transpose(0, 3, 1, 2))  # an increment: no contact is 0
+        return actions, margin, self._choice(self._mean_rest(n), p_open, feats, mask)[0]
 
     @staticmethod
     def value_variance(feats: ArmFeatures, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,12 +219,3 @@ class OpenValueUCB(OpenValueBandit):
                 + np.einsum("mk,mk->m", flat @ sig[sk, sk], flat).reshape(len(gam), o))
         cross = g_sig[:, :h, None] + sig[:h, se] + (flat @ sig[sk, :h]).reshape(len(gam), o, h).transpose(0, 2, 1)
         return quad, cross
-
-    def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
-        """Exact: all mass on the UCB action."""
-        return one_hot(self._upper(feats, mask)[0])
-
-    def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
-        actions, margin = self._upper(feats, mask)
-        self.exploration = float((actions != self.greedy(feats, mask)[0]).mean()) if len(actions) else 0.0
-        return Decision(actions, np.ones(len(actions)), priority=margin)

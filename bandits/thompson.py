@@ -54,7 +54,7 @@ class LinearThompson(LinearBandit):
         actions, margin = self._choice(self.model.sample(len(feats.base), self.scale, rng), mean.none, feats, mask)
         same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, mean.none) == actions).sum(axis=0)
         greedy, _ = best_allowed(mean, mask.channel_ok)
-        self.exploration = float((actions != greedy).mean()) if len(actions) else 0.0
+        self.exploration = float((actions != greedy).mean())
         return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:

@@ -162,7 +162,7 @@ def test_the_ucb_bound_is_the_mean_increment_plus_alpha_standard_errors_of_each_
         d = policy.act(obs, mask, ctx(day, 80))
         policy.update(Feedback(np.zeros(80), obs, d.actions, d.propensity, rng.normal(size=80), rng.random(80) < 0.3))
     feats = arm_features(obs)
-    actions, margin = policy._upper(feats, mask)
+    actions, margin, _ = policy._upper(feats, mask)
     rest = policy.model.widths[0]
     cov = policy.model.cov[rest:, rest:] * (policy.alpha * policy.model.noise_sd) ** 2
     mean = policy.incremental_scores(feats)

@@ -16,7 +16,9 @@ slot match of the open probability,
 
 which ignores the open probability's cap at 0.95. The table says how far the model's view of the
 arms is from the truth: the mean over all arms, their correlation, and what the arm the model
-rates best is really worth. It explains the bandits' results in the README, it does not grade them.
+rates best is really worth. A second table splits the gap between the model's arm and the oracle's into
+its parts, keeping the model's offer or its channel and slot and letting the truth pick the rest; a third
+rates each offer. It explains the bandits' results in the README, it does not grade them.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from bandits.features import arm_features
-from bandits.open_value import OpenValueThompson
+from bandits.open_value import OpenValueBandit
 from experiments.runner import run_policy
 from policies.base import Decision, DecisionContext, Feedback, Policy
 from policies.baselines import uniform_allowed
 from policies.oracle import Oracle
 from policies.registry import LEARNERS
 from sim import MarketModel, response
-from sim.catalogue import CHANNEL_COST, CHANNEL_NAMES
+from sim.catalogue import CHANNEL_COST, CHANNEL_NAMES, OFFER_NAMES
 from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
 from sim.guardrails import ActionMask
 
@@ -103,10 +105,34 @@ def main() -> None:
           f"{truth.reshape(n, -1)[np.arange(n), best].mean():+.3f} |")
     print(f"| value of the oracle's best arm, per shopper | | {truth.reshape(n, -1).max(axis=1).mean():+.3f} |")
     print(f"| correlation of model and truth over all arms | {np.corrcoef(predicted.ravel(), truth.ravel())[0, 1]:.3f} | |")
-    if isinstance(learner, OpenValueThompson):  # the last column of its open model is the slot's share of sessions
+    if isinstance(learner, OpenValueBandit):  # the last column of its open model is the slot's share of sessions
         opens = learner.open_model
         se = opens.noise_sd * np.sqrt(opens.cov[-1, -1])
         print(f"| open model: coefficient of the slot's share of sessions (standard error) | {opens.theta[-1]:+.3f} ({se:.3f}) | positive |")
+    where_the_gap_lies(predicted, truth)
+
+
+def where_the_gap_lies(predicted: np.ndarray, truth: np.ndarray) -> None:
+    """Print what each part of the model's choice costs against the oracle's, and how it rates each offer.
+
+    Each row keeps some of the model's choice (offer, or channel and slot) and lets the truth pick
+    the rest, so the distance between rows is what that part of the choice loses.
+    """
+    n = len(truth)
+    i = np.arange(n)
+    o, h, s = np.unravel_index(predicted.reshape(n, -1).argmax(axis=1), predicted.shape[1:])
+    oracle_offer = np.unravel_index(truth.reshape(n, -1).argmax(axis=1), truth.shape[1:])[0]
+    on_its_slots = truth[i, :, h, s]  # (n, O): every offer on the model's channel and slot
+    print("\n| the choice (per shopper, true value) | value |\n|---|---:|")
+    print(f"| the model's arm | {truth[i, o, h, s].mean():+.3f} |")
+    print(f"| the model's offer on the best channel and slot for it | {truth[i, o].reshape(n, -1).max(axis=1).mean():+.3f} |")
+    print(f"| the best offer on the model's channel and slot | {on_its_slots.max(axis=1).mean():+.3f} |")
+    print(f"| one offer for everyone, the best such ({OFFER_NAMES[on_its_slots.mean(axis=0).argmax()]}), on the model's channel and slot | "
+          f"{on_its_slots.mean(axis=0).max():+.3f} |")
+    print(f"| the oracle's arm | {truth.reshape(n, -1).max(axis=1).mean():+.3f} |")
+    print("\n| offer | model: mean over its arms | truth | model's best arm carries it | oracle's best arm carries it |\n|---|---:|---:|---:|---:|")
+    for k, offer in enumerate(OFFER_NAMES):
+        print(f"| {offer} | {predicted[:, k].mean():+.3f} | {truth[:, k].mean():+.3f} | {np.mean(o == k):.1%} | {np.mean(oracle_offer == k):.1%} |")
 
 
 if __name__ == "__main__":

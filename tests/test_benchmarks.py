@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import holdout_check  # noqa: E402
 import message_signal  # noqa: E402
+import offer_ablation  # noqa: E402
 from experiments import hillstrom  # noqa: E402
 
 
@@ -25,3 +26,17 @@ def test_holdout_check_on_the_projects_split_misses_what_the_readme_says():
     assert len(keys) == len(inside) == 15 and inside.dtype == bool
     outside = {k for k, hit in zip(keys, inside) if not hit}
     assert outside == {("Mens E-Mail", "visit"), ("Mens E-Mail", "visit_lift")}  # the fit half's own values, held out
+
+
+def test_offer_ablation_twin_sends_only_its_offer():
+    from policies.base import DecisionContext
+    from sim import MarketModel
+    from sim.catalogue import ACTION_OFFER, OFFER_NAMES
+    from sim.config import MarketConfig, PopulationConfig
+
+    market = MarketModel(MarketConfig(population=PopulationConfig(size=400)), seed=3)
+    rows = np.flatnonzero(market.present)
+    twin = offer_ablation.OneOfferOpenValue(OFFER_NAMES.index("free_shipping"))
+    decision = twin.act(market.observe(rows), market.action_mask().subset(rows), DecisionContext(0, 0, np.random.default_rng(0), rows))
+    sent = decision.actions[decision.actions > 0]
+    assert len(sent) > 0 and (ACTION_OFFER[sent] == OFFER_NAMES.index("free_shipping")).all()

@@ -109,18 +109,19 @@ def main() -> None:
         opens = learner.open_model
         se = opens.noise_sd * np.sqrt(opens.cov[-1, -1])
         print(f"| open model: coefficient of the slot's share of sessions (standard error) | {opens.theta[-1]:+.3f} ({se:.3f}) | positive |")
-    where_the_gap_lies(predicted, truth)
+    where_the_gap_lies(predicted, truth, best)
 
 
-def where_the_gap_lies(predicted: np.ndarray, truth: np.ndarray) -> None:
+def where_the_gap_lies(predicted: np.ndarray, truth: np.ndarray, best: np.ndarray) -> None:
     """Print what each part of the model's choice costs against the oracle's, and how it rates each offer.
 
     Each row keeps some of the model's choice (offer, or channel and slot) and lets the truth pick
-    the rest, so the distance between rows is what that part of the choice loses.
+    the rest, so the distance between rows is what that part of the choice loses. ``best`` (n,) is
+    the flat index of the arm the model rates best.
     """
     n = len(truth)
     i = np.arange(n)
-    o, h, s = np.unravel_index(predicted.reshape(n, -1).argmax(axis=1), predicted.shape[1:])
+    o, h, s = np.unravel_index(best, predicted.shape[1:])
     oracle_offer = np.unravel_index(truth.reshape(n, -1).argmax(axis=1), truth.shape[1:])[0]
     on_its_slots = truth[i, :, h, s]  # (n, O): every offer on the model's channel and slot
     print("\n| the choice (per shopper, true value) | value |\n|---|---:|")

@@ -26,7 +26,7 @@ from bandits.features import ArmFeatures
 from bandits.open_value import OpenValueThompson
 from experiments.metrics import summary_table
 from experiments.runner import run_policy
-from experiments.stats import Interval, mean_ci, paired_diff_ci
+from experiments.stats import mean_ci, paired_diff_ci
 from sim.catalogue import OFFER_NAMES
 from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
 
@@ -42,10 +42,6 @@ class OneOfferOpenValue(OpenValueThompson):
         cost, value = super()._split(rest, feats)
         others = np.arange(value.shape[1]) != self.offer
         return cost, np.where(others, -np.inf, value).astype(np.float32)
-
-
-def _cell(x: Interval, sign: str = "") -> str:
-    return f"{x.mean:{sign}.2f} [{x.low:{sign}.2f}, {x.high:{sign}.2f}]"
 
 
 def main() -> None:
@@ -67,9 +63,9 @@ def main() -> None:
           f"incremental profit per shopper, mean [95% CI]\n")
     print("| policy | whole horizon | last 30 days |\n|---|---:|---:|")
     for name in ("open_value", twin):
-        print(f"| {name} | " + " | ".join(_cell(mean_ci(values[name, span])) for span in column) + " |")
+        print(f"| {name} | " + " | ".join(f"{mean_ci(values[name, span]):.2f}" for span in column) + " |")
     print(f"| {twin} - open_value, paired | "
-          + " | ".join(_cell(paired_diff_ci(values[twin, span], values["open_value", span]), "+") for span in column) + " |")
+          + " | ".join(f"{paired_diff_ci(values[twin, span], values['open_value', span]):+.2f}" for span in column) + " |")
     print(f"\nper seed, whole horizon: open_value {np.round(values['open_value', 'whole horizon'], 2).tolist()}, "
           f"{args.offer} only {np.round(values[twin, 'whole horizon'], 2).tolist()}")
 

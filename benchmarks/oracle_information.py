@@ -73,8 +73,7 @@ def main() -> None:
     for name, _ in rows:
         w, t = mean_ci(whole[name]), mean_ci(last[name])
         share = mean_ci(last[name] / oracle_last * 100)
-        print(f"| {name} | {w.mean:.2f} [{w.low:.2f}, {w.high:.2f}] | {t.mean:.2f} [{t.low:.2f}, {t.high:.2f}] | "
-              f"{share.mean:.0f}% [{share.low:.0f}, {share.high:.0f}] |")
+        print(f"| {name} | {w:.2f} | {t:.2f} | {share.mean:.0f}% [{share.low:.0f}, {share.high:.0f}] |")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,15 @@ class Interval:
         """False when the interval is undefined (one value): one seed supports no claim."""
         return self.low > 0 or self.high < 0
 
-    def __str__(self) -> str:
+    def __format__(self, spec: str) -> str:
+        """``mean [low, high]``, each number in the format ``spec`` (``f"{ci:+.2f}"``); one value has no interval."""
+        spec = spec or ",.2f"
         if np.isnan(self.low):
-            return f"{self.mean:,.2f} [no interval from {self.n} value]"
-        return f"{self.mean:,.2f} [{self.low:,.2f}, {self.high:,.2f}]"
+            return f"{self.mean:{spec}} [no interval from {self.n} value]"
+        return f"{self.mean:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+
+    def __str__(self) -> str:
+        return format(self)
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> Interval:

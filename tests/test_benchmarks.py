@@ -13,6 +13,10 @@ import holdout_check  # noqa: E402
 import message_signal  # noqa: E402
 import offer_ablation  # noqa: E402
 from experiments import hillstrom  # noqa: E402
+from policies.base import DecisionContext  # noqa: E402
+from sim import MarketModel  # noqa: E402
+from sim.catalogue import ACTION_OFFER, OFFER_NAMES  # noqa: E402
+from sim.config import MarketConfig, PopulationConfig  # noqa: E402
 
 
 def test_message_signal_returns_one_finite_return_per_contacted_shopper():
@@ -29,11 +33,6 @@ def test_holdout_check_on_the_projects_split_misses_what_the_readme_says():
 
 
 def test_offer_ablation_twin_sends_only_its_offer():
-    from policies.base import DecisionContext
-    from sim import MarketModel
-    from sim.catalogue import ACTION_OFFER, OFFER_NAMES
-    from sim.config import MarketConfig, PopulationConfig
-
     market = MarketModel(MarketConfig(population=PopulationConfig(size=400)), seed=3)
     rows = np.flatnonzero(market.present)
     twin = offer_ablation.OneOfferOpenValue(OFFER_NAMES.index("free_shipping"))

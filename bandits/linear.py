@@ -36,16 +36,23 @@ class RidgeModel:
 
     STATE_KEYS = ("A", "b", "yy", "weight", "n_obs", "widths", "ridge")
 
-    def __init__(self, widths: list[int], ridge: float = 1.0):
+    def __init__(self, widths: list[int], ridge: float = 1.0, prior_mean: np.ndarray | None = None):
+        """``prior_mean`` :math:`m_0` (default 0) is where the parameters sit before any data: the prior is
+        :math:`N(m_0, \\sigma^2 / \\lambda)`, so :math:`b` starts at :math:`\\lambda m_0` and
+        :math:`\\hat\\theta = A^{-1}(\\lambda m_0 + \\sum_t w_t r_t \\phi_t)` is pulled towards :math:`m_0`, not 0."""
         if not ridge > 0:
             raise ValueError(f"ridge={ridge!r}: must be > 0")
         self.widths = list(widths)
         self.d = sum(widths)
         self.ridge = float(ridge)
+        m0 = np.zeros(self.d) if prior_mean is None else np.asarray(prior_mean, dtype=np.float64)
+        if m0.shape != (self.d,):
+            raise ValueError(f"prior_mean has shape {m0.shape}: must be ({self.d},), the feature width")
         self.A = self.ridge * np.eye(self.d)
-        self.b = np.zeros(self.d)
-        self.yy = 0.0
-        """:math:`\\sum_t w_t r_t^2`, for the residual variance"""
+        self.b = self.ridge * m0
+        self.yy = self.ridge * float(m0 @ m0)
+        """:math:`\\lambda m_0^\\top m_0 + \\sum_t w_t r_t^2`, for the residual variance (the prior's term makes
+        ``yy - theta' b`` the residual sum of squares plus the penalty :math:`\\lambda \\lVert\\hat\\theta - m_0\\rVert^2`)"""
         self.weight = 0.0
         """:math:`\\sum_t w_t`"""
         self.n_obs = 0

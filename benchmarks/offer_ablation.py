@@ -38,10 +38,10 @@ class OneOfferOpenValue(OpenValueThompson):
         super().__init__(**params)
         self.offer = offer
 
-    def _split(self, rest: np.ndarray, feats: ArmFeatures) -> tuple[np.ndarray, np.ndarray]:
-        cost, value = super()._split(rest, feats)
+    def _values(self, rest: np.ndarray, feats: ArmFeatures) -> np.ndarray:
+        value = super()._values(rest, feats)
         others = np.arange(value.shape[1]) != self.offer
-        return cost, np.where(others, -np.inf, value).astype(np.float32)
+        return np.where(others, -np.inf, value).astype(np.float32)
 
 
 def main() -> None:

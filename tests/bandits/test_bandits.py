@@ -101,6 +101,25 @@ def test_updates_with_delayed_rewards_equal_the_same_updates_applied_in_order():
     np.testing.assert_allclose(delayed.A, in_order.A)
 
 
+def test_a_prior_mean_is_the_estimate_before_data_and_the_centre_of_the_ridge_penalty_after():
+    """theta = A^-1 (lambda m0 + Phi'r): ridge regression towards m0, as regressing r - Phi m0 towards 0 and adding m0."""
+    rng = np.random.default_rng(9)
+    widths = [3, 2]
+    m0 = np.array([0.0, 0.5, 0.0, -1.0, 2.0])
+    model = RidgeModel(widths, ridge=2.0, prior_mean=m0)
+    np.testing.assert_allclose(model.theta, m0)
+    phi, r = rng.normal(size=(40, 5)), rng.normal(size=40)
+    model.update(phi, r)
+    shifted = RidgeModel(widths, ridge=2.0)
+    shifted.update(phi, r - phi @ m0)
+    np.testing.assert_allclose(model.theta, shifted.theta + m0, rtol=1e-10, atol=1e-12)
+    residual = r - phi @ model.theta
+    penalty = 2.0 * np.sum((model.theta - m0) ** 2)
+    assert model.noise_sd == pytest.approx(np.sqrt((residual @ residual + penalty) / (40 - 5)), rel=1e-9)
+    with pytest.raises(ValueError, match=r"prior_mean has shape \(3,\): must be \(5,\)"):
+        RidgeModel(widths, prior_mean=np.zeros(3))
+
+
 def test_delayed_rewards_release_a_decision_with_its_window_profit_only_when_mature():
     queue = DelayedRewards(window=3)
     rows = np.array([0, 2])

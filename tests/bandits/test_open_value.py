@@ -7,9 +7,9 @@ import pytest
 
 from bandits.delayed import DelayedRewards
 from bandits.features import arm_features
-from bandits.open_value import OpenValueThompson, OpenValueUCB
+from bandits.open_value import OPEN_PRIOR, OpenValueThompson, OpenValueUCB
 from policies.base import DecisionContext, Feedback
-from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, N_CHANNELS, N_OFFERS, encode
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, CHANNEL_COST, N_ACTIONS, N_CHANNELS, N_OFFERS, encode
 from sim.features import N_FEATURES
 from sim.guardrails import ActionMask
 from tests.conftest import contexts
@@ -27,8 +27,13 @@ def opened_value(actions: np.ndarray) -> np.ndarray:
     return np.where(ACTION_OFFER[actions] == 4, 3.0, -0.5)
 
 
+def cost(actions: np.ndarray) -> np.ndarray:
+    """The catalogue's price of each send, which the learners take as known."""
+    return np.where(actions > 0, CHANNEL_COST[np.maximum(ACTION_CHANNEL[actions], 0)], 0.0)
+
+
 def expected(actions: np.ndarray) -> np.ndarray:
-    return np.where(actions > 0, -0.05 + p_open(actions) * opened_value(actions), 0.0)
+    return np.where(actions > 0, p_open(actions) * opened_value(actions), 0.0) - cost(actions)
 
 
 def ctx(day: int, n: int = N) -> DecisionContext:
@@ -51,7 +56,7 @@ def test_it_learns_that_the_right_offer_pays_more_in_the_slot_and_channel_that_g
         d = policy.act(obs, mask, ctx(day))
         regret.append(float(best_value - expected(d.actions).mean()))
         opened = rng.random(N) < p_open(d.actions)
-        reward = obs[:, 1] + np.where(d.actions > 0, -0.05, 0.0) + opened * opened_value(d.actions) + rng.normal(0, 1.0, N)
+        reward = obs[:, 1] - cost(d.actions) + opened * opened_value(d.actions) + rng.normal(0, 1.0, N)
         policy.update(Feedback(np.full(N, day), obs, d.actions, d.propensity, reward, opened))
     regret = np.array(regret)
     assert regret[-5:].mean() < 0.3 * regret[:5].mean()
@@ -111,6 +116,29 @@ def test_a_state_whose_open_model_has_another_layout_is_refused(tmp_path):
         OpenValueThompson.load_state(tmp_path / "short.npz")
 
 
+def test_the_send_cost_is_known_so_an_unopened_send_that_earned_nothing_teaches_the_value_model_nothing():
+    """The value model learns the profit gross of the catalogue's channel cost: a send that nobody opened and that
+    earned exactly minus its cost looks like no contact that earned 0, and leaves the model at its prior."""
+    policy = OpenValueThompson()
+    rng = np.random.default_rng(5)
+    obs = contexts(rng, 200)
+    actions = rng.integers(1, N_ACTIONS, 200)
+    policy.update(Feedback(np.zeros(200), obs, actions, np.ones(200), -cost(actions), np.zeros(200, dtype=bool)))
+    np.testing.assert_allclose(policy.model.theta, 0.0, atol=1e-12)
+    assert policy.model.n_obs == 200
+
+
+def test_a_fresh_learner_sends_on_day_one_because_the_open_model_starts_at_its_prior():
+    """At an open prior of 0 every send would be rated at minus its cost: the learner would never send, so never learn."""
+    rng = np.random.default_rng(6)
+    feats = arm_features(contexts(rng, 300))
+    for make in LEARNERS.values():
+        policy = make()
+        np.testing.assert_allclose(policy.open_probability(feats), OPEN_PRIOR, atol=1e-6)
+        d = policy.act(contexts(rng, 300), ActionMask(np.ones((300, N_CHANNELS), dtype=bool)), ctx(0, 300))
+        assert (d.actions > 0).mean() > 0.1
+
+
 def test_feedback_without_opens_is_a_clear_error_and_the_delay_queue_keeps_them():
     policy = OpenValueThompson()
     obs = np.zeros((2, N_FEATURES), dtype=np.float32)
@@ -133,7 +161,7 @@ def test_bad_hyperparameters_name_the_key(cls, bad):
 
 
 def test_offers_are_chosen_by_value_and_channel_and_slot_by_open_probability_times_value():
-    """With the parameters set by hand, the choice is the arg max of c_h + p_hs V_o over allowed arms."""
+    """With the parameters set by hand, the choice is the arg max of -c_h + p_hs V_o over allowed arms."""
     rng = np.random.default_rng(3)
     policy = OpenValueThompson()
     obs = contexts(rng, 30)
@@ -143,17 +171,17 @@ def test_offers_are_chosen_by_value_and_channel_and_slot_by_open_probability_tim
     mask = ActionMask(rng.random((30, N_CHANNELS)) < 0.6)
     actions, _ = policy.greedy(feats, mask)
     p = policy.open_probability(feats)
-    cost, contact, offer = np.split(policy.model.theta_f32[policy.model.widths[0]:], np.cumsum(policy.model.widths[1:])[:-1])
+    contact, offer = np.split(policy.model.theta_f32[policy.model.widths[0]:], [policy.model.widths[1]])
     value = feats.offer @ offer[N_OFFERS:] + offer[:N_OFFERS] + (feats.contact @ contact)[:, None]
     for i in range(30):
         arms = [a for a in range(1, N_ACTIONS) if mask.channel_ok[i, ACTION_CHANNEL[a]]]
-        score = {a: cost[ACTION_CHANNEL[a]] + p[i, ACTION_CHANNEL[a], ACTION_SLOT[a]] * value[i, ACTION_OFFER[a]] for a in arms}
+        score = {a: -CHANNEL_COST[ACTION_CHANNEL[a]] + p[i, ACTION_CHANNEL[a], ACTION_SLOT[a]] * value[i, ACTION_OFFER[a]] for a in arms}
         best = max(score, key=score.get) if arms else 0
         assert actions[i] == (best if arms and score[best] > 0 else 0)
 
 
 def test_the_ucb_bound_is_the_mean_increment_plus_alpha_standard_errors_of_each_arm():
-    """Against the bound computed arm by arm from the full feature vector u = [e_h, p g_o] and A^-1."""
+    """Against the bound computed arm by arm from the send's feature vector u = p g_o in the value model and A^-1."""
     rng = np.random.default_rng(4)
     obs = contexts(rng, 80)
     mask = ActionMask(rng.random((80, N_CHANNELS)) < 0.7)
@@ -171,7 +199,7 @@ def test_the_ucb_bound_is_the_mean_increment_plus_alpha_standard_errors_of_each_
     for a in range(1, N_ACTIONS):
         o, h, s = ACTION_OFFER[a], ACTION_CHANNEL[a], ACTION_SLOT[a]
         g = np.concatenate([feats.contact, np.tile(np.eye(N_OFFERS)[o], (80, 1)), feats.offer[:, o]], axis=1)
-        u = np.concatenate([np.tile(np.eye(N_CHANNELS)[h], (80, 1)), p[:, h, s, None] * g], axis=1)
+        u = p[:, h, s, None] * g
         bound = mean[i, o, h, s] + np.sqrt(np.einsum("nd,de,ne->n", u, cov, u))
         chosen = actions == a
         np.testing.assert_allclose(margin[chosen], bound[chosen], rtol=1e-3, atol=1e-4)

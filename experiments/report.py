@@ -50,7 +50,7 @@ def markdown_table(comparison: pd.DataFrame) -> str:
 
 
 def verdicts(comparison: pd.DataFrame) -> list[str]:
-    """Plain sentences, each backed by an interval."""
+    """Plain sentences, each backed by an interval, in the table's unit (per shopper)."""
     out = []
     if "best_rule" not in comparison:
         return ["No rule set was run, so there is no yardstick for the other policies."]
@@ -62,12 +62,14 @@ def verdicts(comparison: pd.DataFrame) -> list[str]:
         low, high = r["diff_vs_best_rule_low"], r["diff_vs_best_rule_high"]
         if pd.isna(low):
             out.append(f"**{r['policy']}** and {best} ran on one seed: no interval, so no verdict (run several seeds).")
-        elif low > 0:
-            out.append(f"**{r['policy']}** earns more than {best}: the paired 95% interval of the difference is [{low:+,.0f}, {high:+,.0f}].")
+            continue
+        interval = f"paired 95% interval [{low / r['shoppers_mean']:+,.2f}, {high / r['shoppers_mean']:+,.2f}] per shopper"
+        if low > 0:
+            out.append(f"**{r['policy']}** earns more than {best}: {interval}.")
         elif high < 0:
-            out.append(f"**{r['policy']}** earns less than {best} (paired 95% interval [{low:+,.0f}, {high:+,.0f}]).")
+            out.append(f"**{r['policy']}** earns less than {best} ({interval}).")
         else:
-            out.append(f"**{r['policy']}** and {best} cannot be told apart with these seeds (paired 95% interval [{low:+,.0f}, {high:+,.0f}] includes 0).")
+            out.append(f"**{r['policy']}** and {best} cannot be told apart with these seeds ({interval}, includes 0).")
     learners = comparison[~comparison.policy.isin([HOLDOUT, ORACLE, "random", "blast"]) & ~comparison.policy.str.startswith("rules_")]
     if not learners.empty and not (learners["diff_vs_best_rule_low"] > 0).any():
         out.append(f"No learning policy in this run beats {best} beyond doubt: for a shop like this market, the rules are enough.")

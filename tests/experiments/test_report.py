@@ -30,4 +30,4 @@ def test_one_seed_gives_no_interval_and_no_verdict():
 
 def test_several_seeds_give_a_verdict_backed_by_the_paired_interval():
     said = " ".join(verdicts(comparison_table(summary([0, 1, 2]))))
-    assert "**linucb** earns more than rules_rfm: the paired 95% interval of the difference is [+100, +100]" in said
+    assert "**linucb** earns more than rules_rfm: paired 95% interval [+1.00, +1.00] per shopper" in said

@@ -22,10 +22,15 @@ from experiments.stats import mean_ci  # noqa: E402
 PLOTS = ("cumulative_incremental_profit.png", "action_mix.png", "incremental_by_archetype.png")
 
 
+def _bounds(row: pd.Series, metric: str, fmt: str = "{:,.2f}", scale: float = 1.0) -> str:
+    """``[low, high]`` of a comparison row's metric, divided by ``scale``; "[one seed]" where a single seed gives no interval."""
+    low, high = (row[f"{metric}_{part}"] / scale for part in ("low", "high"))
+    return "[one seed]" if pd.isna(low) else f"[{fmt.format(low)}, {fmt.format(high)}]"
+
+
 def _ci(row: pd.Series, metric: str, fmt: str = "{:,.2f}", scale: float = 1.0) -> str:
-    """``mean [low, high]`` of a comparison row's metric, divided by ``scale``; "one seed" where a single seed gives no interval."""
-    mean, low, high = (row[f"{metric}_{part}"] / scale for part in ("mean", "low", "high"))
-    return f"{fmt.format(mean)} [one seed]" if pd.isna(low) else f"{fmt.format(mean)} [{fmt.format(low)}, {fmt.format(high)}]"
+    """``mean [low, high]`` of a comparison row's metric, divided by ``scale`` (:func:`_bounds`)."""
+    return f"{fmt.format(row[f'{metric}_mean'] / scale)} {_bounds(row, metric, fmt, scale)}"
 
 
 def markdown_table(comparison: pd.DataFrame) -> str:
@@ -63,7 +68,7 @@ def verdicts(comparison: pd.DataFrame) -> list[str]:
         if pd.isna(low):
             out.append(f"**{r['policy']}** and {best} ran on one seed: no interval, so no verdict (run several seeds).")
             continue
-        interval = f"paired 95% interval [{low / r['shoppers_mean']:+,.2f}, {high / r['shoppers_mean']:+,.2f}] per shopper"
+        interval = f"paired 95% interval {_bounds(r, 'diff_vs_best_rule', '{:+,.2f}', r['shoppers_mean'])} per shopper"
         if low > 0:
             out.append(f"**{r['policy']}** earns more than {best}: {interval}.")
         elif high < 0:

@@ -37,7 +37,7 @@ the dense features only, the one-hots being lookups in the parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -87,6 +87,10 @@ class ArmFeatures:
     slot: np.ndarray
     sessions: np.ndarray
     """(n, S) each slot's share of the shopper's site sessions (not a block of the feature vector)"""
+
+    def subset(self, rows: slice | np.ndarray) -> ArmFeatures:
+        """The features of the shoppers ``rows`` selects."""
+        return ArmFeatures(*(getattr(self, f.name)[rows] for f in fields(self)))
 
     def options(self) -> list[np.ndarray]:
         """The dense parts of the offer, channel and slot blocks, in the feature vector's order."""

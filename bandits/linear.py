@@ -80,8 +80,7 @@ class RidgeModel:
             self.b += phi.T @ reward
             self.yy += float(reward @ reward)
             self.weight += len(reward)
-        upper = dsyrk(1.0, phi.T)  # phi' phi, upper triangle; phi.T is Fortran-ordered: no copy
-        self.A += np.triu(upper) + np.triu(upper, 1).T
+        self.A += gram(phi)
         self._solve()
 
     def _solve(self) -> None:
@@ -142,6 +141,13 @@ class RidgeModel:
         model.yy, model.weight = float(state["yy"]), float(state["weight"])
         model._solve()
         return model
+
+
+def gram(phi: np.ndarray) -> np.ndarray:
+    """:math:`\\Phi^\\top \\Phi` of float64 rows ``phi`` (n, d): one symmetric rank-k update (BLAS ``dsyrk``, half the
+    work of a general product; ``phi.T`` is Fortran-ordered, so no copy), its upper triangle mirrored."""
+    upper = dsyrk(1.0, phi.T)
+    return np.triu(upper) + np.triu(upper, 1).T
 
 
 @dataclass

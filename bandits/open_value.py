@@ -43,7 +43,8 @@ days, and explore on the value model, whose signal is the noisy profit:
   :math:`\\arg\\max_o V_o` whatever p is (p >= 0), so the choice costs O(O + H S) per shopper.
   Propensities are estimated as in :class:`bandits.thompson.LinearThompson`.
 - :class:`OpenValueUCB` (``open_value_ucb``) sends the arm with the highest upper confidence
-  bound on its increment over no contact (deterministic, propensity 1).
+  bound on its increment over no contact, whose width counts the decisions whose rewards are
+  still in flight (deterministic given the day's batch, propensity 1).
 
 Both choices are therefore the same search: the best offer by a per-offer value (drawn, mean, or
 upper bound), then the best allowed channel and slot for :math:`-c_h + p_{hs} \\max_o V_o`.
@@ -52,10 +53,11 @@ upper bound), then the best allowed channel and slot for :math:`-c_h + p_{hs} \\
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from bandits.base import ConfidenceBound, LinearBandit, vote_share
 from bandits.features import ArmFeatures, arm_features, block_widths
-from bandits.linear import RidgeModel, _option_scores
+from bandits.linear import RidgeModel, _option_scores, gram
 from bandits.thompson import LinearThompson
 from policies.base import Decision, Feedback
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, CHANNEL_COST, N_CHANNELS, N_OFFERS, N_SLOTS, encode
@@ -126,20 +128,27 @@ class OpenValueBandit(LinearBandit):
             raise ValueError(f"{self.name} learns from the opens of its messages, and this feedback has none (Feedback.opened)")
         feats = arm_features(feedback.obs, self.nonlinear)
         a = np.asarray(feedback.actions)
-        i = np.arange(len(a))
         sent = a > 0
-        opened = (np.asarray(feedback.opened, dtype=bool) & sent).astype(np.float32)[:, None]
-        offer, channel, slot = (np.maximum(x[a], 0) for x in (ACTION_OFFER, ACTION_CHANNEL, ACTION_SLOT))
+        opened = (np.asarray(feedback.opened, dtype=bool) & sent).astype(np.float32)
+        channel, slot = (np.maximum(x[a], 0) for x in (ACTION_CHANNEL, ACTION_SLOT))
         gross = np.asarray(feedback.reward, dtype=np.float64) + np.where(sent, CHANNEL_COST[channel], 0.0)
-        self.model.update(np.concatenate([feats.base, opened * feats.contact,
-                                          opened * (offer[:, None] == np.arange(N_OFFERS)), opened * feats.offer[i, offer]], axis=1),
-                          gross)
+        self.model.update(self.value_rows(feats, a, opened), gross)
         if sent.any():
             s = np.flatnonzero(sent)
             rows = [feats.contact[s],
                     channel[s, None] == np.arange(N_CHANNELS), feats.channel[s, channel[s]],
                     slot[s, None] == np.arange(N_SLOTS), feats.sessions[s, slot[s], None]]
-            self.open_model.update(np.concatenate(rows, axis=1), opened[s, 0])
+            self.open_model.update(np.concatenate(rows, axis=1), opened[s])
+
+    @staticmethod
+    def value_rows(feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray) -> np.ndarray:
+        """(n, d) float64 the value model's feature rows of decisions ``actions`` whose messages were ``opened`` (n,),
+        1 or 0 (0 for no contact): :math:`[\\beta, o\\,\\gamma, o\\,e_o, o\\,\\omega_o]`."""
+        i = np.arange(len(actions))
+        offer = np.maximum(ACTION_OFFER[actions], 0)
+        o = np.asarray(opened, dtype=np.float32)[:, None]
+        return np.concatenate([feats.base, o * feats.contact, o * (offer[:, None] == np.arange(N_OFFERS)), o * feats.offer[i, offer]],
+                              axis=1, dtype=np.float64)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {**self.model.state(), **{f"open_{k}": v for k, v in self.open_model.state().items()}}
@@ -178,40 +187,104 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
 class OpenValueUCB(ConfidenceBound, OpenValueBandit):
     """LinUCB on the open x value models: the arm with the highest upper confidence bound on its increment.
 
-    .. math::  a^* = \\arg\\max_{(o,h,s)} \\; -c_h + p_{hs} V_o + \\alpha \\hat\\sigma \\sqrt{u_{ohs}^\\top A_r^{-1} u_{ohs}}
-               = \\arg\\max_{(o,h,s)} \\; -c_h + p_{hs} \\big(V_o + \\alpha \\hat\\sigma \\sqrt{g_o^\\top A_r^{-1} g_o}\\big),
+    .. math::  a^* = \\arg\\max_{(o,h,s)} \\; -c_h + p_{hs} V_o + \\alpha \\hat\\sigma \\sqrt{u_{ohs}^\\top \\tilde A^{-1}_{rr} u_{ohs}}
+               = \\arg\\max_{(o,h,s)} \\; -c_h + p_{hs} \\big(V_o + \\alpha \\hat\\sigma \\sqrt{g_o^\\top \\tilde A^{-1}_{rr} g_o}\\big),
                \\qquad u_{ohs} = p_{hs}\\, g_o, \\quad g_o = [\\gamma(x), e_o, \\omega(x, o)]
 
-    or no contact if no bound is positive; :math:`A_r^{-1}` is the value model's inverse Gram matrix
+    or no contact if no bound is positive; :math:`\\tilde A^{-1}_{rr}` is the value model's inverse Gram matrix
     over its blocks after the base one (the base block is in every arm and cancels in an
     increment), :math:`\\hat\\sigma` its residual standard deviation, p the open model at its mean.
     The bound is on the increment over no contact, the quantity a send is decided on, rather than
     on each arm's level: the organic part's uncertainty says nothing about whether to send. With the
     cost known, a send's only uncertain term is :math:`p_{hs} V_o`, and since :math:`p_{hs} \\ge 0`
     its bound is p times the bound on :math:`V_o`: the choice is :class:`OpenValueThompson`'s search
-    with each offer's upper bound in place of a draw, one quadratic form per offer. Deterministic:
-    the propensity of the chosen action is 1.
+    with each offer's upper bound in place of a draw, one quadratic form per offer.
+
+    *Batched, delayed bounds.* A day's decisions are made at once and their rewards arrive 7 days
+    later, so a bound from the matured data alone gives every shopper of a context the same arm for
+    a week: measured on 10,000 shoppers (seed 10), 85% of the sends of days 0-2 were BOGO, 97-100% of
+    days 8-10 a recommendation, 90% of days 16-18 free shipping, and the offer's one-hot then absorbed
+    whatever else differed on those days. The width of a linear-Gaussian posterior depends on
+    the design only, not on the rewards, so, as in batched Gaussian-process UCB (Desautels, Krause and
+    Burdick, *JMLR* 15, 2014, "hallucinated" observations), the bound counts rows before their rewards:
+
+    .. math::  \\tilde A = A + \\sum_{\\text{in flight}} \\phi \\phi^\\top
+               + \\sum_{\\text{earlier blocks today}} \\big(p\\, \\phi_1 \\phi_1^\\top + (1 - p)\\, \\phi_0 \\phi_0^\\top\\big)
+
+    with the delivered decisions still in their window (:meth:`pending`, opens known) and, within
+    the day, the choices of the earlier blocks of ``block`` shoppers at their expected open
+    (:math:`\\phi_1` opened, :math:`\\phi_0` not, p the open model's). The mean stays the matured
+    data's. An arm being tried loses its optimism at once, so the next block and the next day try
+    another. Deterministic given the day's batch (the blocks follow its order): the propensity
+    of the chosen action is 1. The decisions in flight end with a run: a saved state does not keep them.
     """
 
     name = "open_value_ucb"
 
-    def __init__(self, alpha: float = 1.0, ridge: float = 1.0):
+    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 256):
         if not alpha >= 0:
             raise ValueError(f"alpha={alpha!r}: must be >= 0")
+        if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+            raise ValueError(f"block={block!r}: must be a whole number of shoppers >= 1")
         super().__init__(ridge=ridge)
         self.alpha = alpha
+        self.block = int(block)
+        self.in_flight: dict[int, np.ndarray] = {}
+        """decision day -> the Gram matrix of that day's delivered decisions in the value model, until they mature"""
 
-    def upper_values(self, feats: ArmFeatures) -> np.ndarray:
-        """(n, O) each offer's upper confidence bound on its value once opened, :math:`V_o + \\alpha \\hat\\sigma \\sqrt{g_o^\\top A_r^{-1} g_o}`."""
+    def params(self) -> dict[str, float]:
+        return {**super().params(), "block": self.block}
+
+    def pending(self, decisions: Feedback) -> None:
+        if decisions.opened is None:
+            raise ValueError(f"{self.name} counts its messages' opens in its bound, and these decisions have none (Feedback.opened)")
+        feats = arm_features(decisions.obs, self.nonlinear)
+        a, days = np.asarray(decisions.actions), np.asarray(decisions.day)
+        opened = np.asarray(decisions.opened, dtype=bool) & (a > 0)
+        for day in np.unique(days):
+            k = days == day
+            self.in_flight[int(day)] = self.in_flight.get(int(day), 0.0) + gram(self.value_rows(feats.subset(k), a[k], opened[k]))
+
+    def update(self, feedback: Feedback) -> None:
+        super().update(feedback)
+        for day in np.unique(feedback.day):
+            self.in_flight.pop(int(day), None)
+
+    def design(self) -> np.ndarray:
+        """:math:`A` plus the Gram matrix of the decisions in flight: what the bound's width is computed from."""
+        return self.model.A + sum(self.in_flight.values(), np.zeros_like(self.model.A))
+
+    def upper_values(self, feats: ArmFeatures, design: np.ndarray | None = None) -> np.ndarray:
+        """(n, O) each offer's upper confidence bound on its value once opened, :math:`V_o + \\alpha \\hat\\sigma \\sqrt{g_o^\\top \\tilde A^{-1}_{rr} g_o}`,
+        for a Gram matrix ``design`` (default :meth:`design`)."""
         rest = self.model.widths[0]
-        sig = self.model.cov_f32[rest:, rest:] * np.float32((self.alpha * self.model.noise_sd) ** 2)  # contact | offer
+        design = self.design() if design is None else design
+        inverse = cho_solve(cho_factor(design, lower=True), np.eye(self.model.d))[rest:, rest:]  # contact | offer
+        sig = (inverse * (self.alpha * self.model.noise_sd) ** 2).astype(np.float32)
         return self._values(self._mean_rest(len(feats.base)), feats) + np.sqrt(np.maximum(self.value_variance(feats, sig), 0.0))
 
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(UCB action, its bound over no contact, greedy action), the open model evaluated once for both."""
+        """(UCB action, its bound over no contact, greedy action), block by block (class docstring)."""
+        n = len(feats.base)
         p_open = self.open_probability(feats)
-        actions, margin = self._send(self.upper_values(feats), p_open, mask)
-        return actions, margin, self._choice(self._mean_rest(len(feats.base)), p_open, feats, mask)[0]
+        actions, margin = np.zeros(n, dtype=np.int64), np.zeros(n)
+        design = self.design()
+        for start in range(0, n, self.block):
+            b = slice(start, start + self.block)
+            part = feats.subset(b)
+            actions[b], margin[b] = self._send(self.upper_values(part, design), p_open[b], mask.subset(b))
+            if start + self.block < n:
+                design = design + self._expected_gram(part, actions[b], p_open[b])
+        return actions, margin, self._choice(self._mean_rest(n), p_open, feats, mask)[0]
+
+    def _expected_gram(self, feats: ArmFeatures, actions: np.ndarray, p_open: np.ndarray) -> np.ndarray:
+        """:math:`\\sum p\\, \\phi_1 \\phi_1^\\top + (1 - p)\\, \\phi_0 \\phi_0^\\top` of decisions whose opens are not known yet."""
+        channel, slot = (np.maximum(x[actions], 0) for x in (ACTION_CHANNEL, ACTION_SLOT))
+        p = np.where(actions > 0, p_open[np.arange(len(actions)), channel, slot], 0.0)
+        opened = self.value_rows(feats, actions, np.ones(len(actions)))
+        closed = opened.copy()
+        closed[:, self.model.widths[0]:] = 0.0
+        return gram(opened * np.sqrt(p)[:, None]) + gram(closed * np.sqrt(1.0 - p)[:, None])
 
     @staticmethod
     def value_variance(feats: ArmFeatures, sig: np.ndarray) -> np.ndarray:

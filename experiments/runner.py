@@ -22,7 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bandits.delayed import DelayedRewards
-from policies.base import DecisionContext, Policy
+from policies.base import DecisionContext, Feedback, Policy
 from policies.registry import make_policy
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, VALIDITY_DAYS
 from sim.config import GuardrailConfig, MarketConfig
@@ -127,6 +127,7 @@ def _run(
         if delayed is not None:
             start = time.perf_counter()
             delayed.add(t, rows, obs, actions[rows], decision.propensity, out.opened[rows])
+            policy.pending(Feedback(np.full(rows.size, t), obs, actions[rows], decision.propensity, np.full(rows.size, np.nan), out.opened[rows]))
             delayed.credit(t, out.profit)
             feedback = delayed.matured(t)
             if feedback is not None:

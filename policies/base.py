@@ -72,6 +72,12 @@ class Policy(ABC):
     def update(self, feedback: Feedback) -> None:
         """Learn from matured rewards. Rules, the holdout and frozen policies ignore feedback."""
 
+    def pending(self, decisions: Feedback) -> None:
+        """Today's decisions as delivered (after the budget's trim), with the day's opens, while their rewards are
+        not known yet (``decisions.reward`` is NaN); :meth:`update` brings the same rows with their rewards once
+        they mature. A learner whose exploration depends only on what it has tried, not on what it earned (an upper
+        confidence bound's width), can count them at once; the others ignore them."""
+
     def save(self, path: Path, seed: int | None = None) -> None:
         """Write the policy to ``path`` (pickle by default; learners override with portable formats);
         ``seed`` is the market seed of the run it learned in, for formats that keep it."""

@@ -40,7 +40,7 @@ def ctx(day: int, n: int = N) -> DecisionContext:
     return DecisionContext(day, day % 7, np.random.default_rng(day), np.arange(n))
 
 
-LEARNERS = {"open_value": lambda: OpenValueThompson(scale=0.5, propensity_draws=5), "open_value_ucb": lambda: OpenValueUCB(alpha=0.5)}
+LEARNERS = {"open_value": lambda: OpenValueThompson(scale=0.5, propensity_draws=5), "open_value_ucb": OpenValueUCB}
 
 
 @pytest.mark.parametrize("name", list(LEARNERS))
@@ -154,7 +154,8 @@ def test_feedback_without_opens_is_a_clear_error_and_the_delay_queue_keeps_them(
 
 
 @pytest.mark.parametrize(("cls", "bad"), [(OpenValueThompson, {"scale": -1.0}), (OpenValueThompson, {"propensity_draws": 1000}),
-                                          (OpenValueThompson, {"ridge": 0.0}), (OpenValueUCB, {"alpha": -1.0}), (OpenValueUCB, {"ridge": 0.0})])
+                                          (OpenValueThompson, {"ridge": 0.0}), (OpenValueUCB, {"alpha": -1.0}), (OpenValueUCB, {"ridge": 0.0}),
+                                          (OpenValueUCB, {"block": 0}), (OpenValueUCB, {"block": 2.5})])
 def test_bad_hyperparameters_name_the_key(cls, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         cls(**bad)
@@ -206,3 +207,53 @@ def test_the_ucb_bound_is_the_mean_increment_plus_alpha_standard_errors_of_each_
         allowed = mask.channel_ok[:, h]
         assert (bound[allowed] <= np.maximum(margin[allowed], 0) + 1e-3).all()  # nothing allowed beats the chosen arm
     assert mask.allows(actions).all() and (actions > 0).any()
+
+
+def in_flight(obs: np.ndarray, actions: np.ndarray, opened: np.ndarray, day: int = 0) -> Feedback:
+    return Feedback(np.full(len(obs), day), obs, actions, np.ones(len(obs)), np.full(len(obs), np.nan), opened)
+
+
+def test_decisions_in_flight_narrow_the_bound_of_what_they_tried_until_they_mature():
+    """The bound's width counts delivered decisions before their rewards; the mean waits for the rewards."""
+    rng = np.random.default_rng(5)
+    obs = contexts(rng, 200)
+    policy = OpenValueUCB()
+    policy.update(Feedback(np.zeros(200), obs, rng.integers(0, N_ACTIONS, 200), np.ones(200), rng.normal(size=200), rng.random(200) < 0.5))
+    feats = arm_features(obs)
+    mean, upper = policy.incremental_scores(feats), policy.upper_values(feats)
+    tried = encode(3, 0, 1)
+    policy.pending(in_flight(obs, np.full(200, tried), np.ones(200, dtype=bool), day=1))
+    narrower = policy.upper_values(feats)
+    np.testing.assert_array_equal(policy.incremental_scores(feats), mean)
+    assert (narrower[:, 3] < upper[:, 3] - 1e-3).all()
+    assert np.abs(narrower - upper).mean(axis=0).argmax() == 3  # the offer tried loses the most optimism
+    policy.update(Feedback(np.ones(200), obs, np.full(200, tried), np.ones(200), rng.normal(size=200), np.ones(200, dtype=bool)))
+    assert policy.in_flight == {}
+    np.testing.assert_array_equal(policy.design(), policy.model.A)
+
+
+def test_a_batch_larger_than_a_block_does_not_give_one_offer_to_everyone():
+    """Identical shoppers in one batch: the first block all gets one arm, the next block, counting it, another."""
+    rng = np.random.default_rng(6)
+    obs = np.repeat(contexts(rng, 1), 2 * 50, axis=0)
+    mask = ActionMask(np.ones((100, N_CHANNELS), dtype=bool))
+    d = OpenValueUCB(block=50).act(obs, mask, ctx(0, 100))
+    alone = OpenValueUCB(block=1000).act(obs[:50], mask.subset(slice(0, 50)), ctx(0, 50))
+    np.testing.assert_array_equal(d.actions[:50], alone.actions)  # the first block's bound is the plain one
+    assert len(set(d.actions[:50])) == 1 and len(set(d.actions[50:])) == 1
+    assert ACTION_OFFER[d.actions[50]] != ACTION_OFFER[d.actions[0]]
+    np.testing.assert_array_equal(d.propensity, 1.0)
+
+
+def test_decisions_in_flight_end_with_the_run_and_are_not_saved(tmp_path):
+    rng = np.random.default_rng(7)
+    obs = contexts(rng, 40)
+    policy = OpenValueUCB(block=16)
+    policy.pending(in_flight(obs, rng.integers(1, N_ACTIONS, 40), rng.random(40) < 0.5))
+    assert set(policy.in_flight) == {0}
+    policy.save(tmp_path / "state.npz")
+    loaded = OpenValueUCB.load_state(tmp_path / "state.npz")
+    assert loaded.params() == policy.params() and loaded.in_flight == {}
+    np.testing.assert_array_equal(loaded.design(), policy.model.A)
+    with pytest.raises(ValueError, match="opened"):
+        policy.pending(Feedback(np.zeros(40), obs, np.zeros(40, dtype=np.int64), np.ones(40), np.full(40, np.nan)))

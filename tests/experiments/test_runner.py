@@ -8,6 +8,7 @@ import pytest
 
 from experiments.metrics import comparison_table, summary_table
 from experiments.runner import run_all, run_policy
+from policies.base import Decision, DecisionContext, Feedback, Policy
 from policies.registry import LEARNERS, TRAINED, check_params, known_policies
 from sim import GuardrailConfig
 from sim.catalogue import VALIDITY_DAYS
@@ -113,3 +114,37 @@ def test_a_saved_learner_resumes_on_new_seeds_and_is_refused_on_the_seed_it_lear
         check_params("linucb", {**params, "alpha": 2.0})
     run_policy("linucb", 1, CFG, GUARD, params=params, save_dir=tmp_path)
     assert LEARNERS["linucb"].load_state(tmp_path / "linucb_seed1.npz").learned_on == (0, 1)
+
+
+class _Recorder(Policy):
+    """Sends an e-mail to every shopper it may and records what the runner tells it."""
+
+    learns = True
+
+    def __init__(self):
+        self.days: list[tuple[str, int]] = []
+        self.pending_rows: dict[int, np.ndarray] = {}
+
+    def act(self, obs: np.ndarray, mask, context: DecisionContext) -> Decision:
+        return Decision(np.where(mask.channel_ok[:, 0], 1, 0), np.ones(len(obs)), priority=obs[:, 0])
+
+    def pending(self, decisions: Feedback) -> None:
+        assert np.isnan(decisions.reward).all() and decisions.opened is not None
+        day = int(decisions.day[0])
+        self.days.append(("pending", day))
+        self.pending_rows[day] = decisions.actions
+
+    def update(self, feedback: Feedback) -> None:
+        day = int(feedback.day[0])
+        self.days.append(("update", day))
+        assert np.array_equal(feedback.actions, self.pending_rows[day])
+
+
+def test_a_learner_hears_of_the_delivered_decisions_the_day_they_are_made_and_of_their_rewards_when_they_mature():
+    recorder = _Recorder()
+    budget = GuardrailConfig(daily_budget=0.5)  # at 0.01 per e-mail, 50 a day: the delivered decisions are not the proposed ones
+    run_policy("recorder", 0, CFG, budget, factory=lambda market: recorder)
+    assert [d for kind, d in recorder.days if kind == "pending"] == list(range(CFG.horizon_days))
+    assert [d for kind, d in recorder.days if kind == "update"] == list(range(CFG.horizon_days - VALIDITY_DAYS + 1))
+    assert all(recorder.days.index(("pending", d)) < recorder.days.index(("update", d)) for d in range(CFG.horizon_days - VALIDITY_DAYS + 1))
+    assert all((a > 0).sum() <= 50 for a in recorder.pending_rows.values())

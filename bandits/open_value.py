@@ -254,28 +254,33 @@ class OpenValueUCB(ConfidenceBound, OpenValueBandit):
         """:math:`A` plus the Gram matrix of the decisions in flight: what the bound's width is computed from."""
         return self.model.A + sum(self.in_flight.values(), np.zeros_like(self.model.A))
 
-    def upper_values(self, feats: ArmFeatures, design: np.ndarray | None = None) -> np.ndarray:
+    def upper_values(self, feats: ArmFeatures) -> np.ndarray:
         """(n, O) each offer's upper confidence bound on its value once opened, :math:`V_o + \\alpha \\hat\\sigma \\sqrt{g_o^\\top \\tilde A^{-1}_{rr} g_o}`,
-        for a Gram matrix ``design`` (default :meth:`design`)."""
+        for the :meth:`design` of now (one block)."""
+        return self._values(self._mean_rest(len(feats.base)), feats) + self.bonus(feats, self.design())
+
+    def bonus(self, feats: ArmFeatures, design: np.ndarray) -> np.ndarray:
+        """(n, O) :math:`\\alpha \\hat\\sigma \\sqrt{g_o^\\top \\tilde A^{-1}_{rr} g_o}` for a Gram matrix ``design``."""
         rest = self.model.widths[0]
-        design = self.design() if design is None else design
         inverse = cho_solve(cho_factor(design, lower=True), np.eye(self.model.d))[rest:, rest:]  # contact | offer
         sig = (inverse * (self.alpha * self.model.noise_sd) ** 2).astype(np.float32)
-        return self._values(self._mean_rest(len(feats.base)), feats) + np.sqrt(np.maximum(self.value_variance(feats, sig), 0.0))
+        return np.sqrt(np.maximum(self.value_variance(feats, sig), 0.0))
 
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(UCB action, its bound over no contact, greedy action), block by block (class docstring)."""
+        """(UCB action, its bound over no contact, greedy action), block by block (class docstring); the open model
+        and the mean values are evaluated once for the bound and the greedy choice."""
         n = len(feats.base)
         p_open = self.open_probability(feats)
+        mean = self._values(self._mean_rest(n), feats)
         actions, margin = np.zeros(n, dtype=np.int64), np.zeros(n)
         design = self.design()
         for start in range(0, n, self.block):
             b = slice(start, start + self.block)
             part = feats.subset(b)
-            actions[b], margin[b] = self._send(self.upper_values(part, design), p_open[b], mask.subset(b))
+            actions[b], margin[b] = self._send(mean[b] + self.bonus(part, design), p_open[b], mask.subset(b))
             if start + self.block < n:
                 design = design + self._expected_gram(part, actions[b], p_open[b])
-        return actions, margin, self._choice(self._mean_rest(n), p_open, feats, mask)[0]
+        return actions, margin, self._send(mean, p_open, mask)[0]
 
     def _expected_gram(self, feats: ArmFeatures, actions: np.ndarray, p_open: np.ndarray) -> np.ndarray:
         """:math:`\\sum p\\, \\phi_1 \\phi_1^\\top + (1 - p)\\, \\phi_0 \\phi_0^\\top` of decisions whose opens are not known yet."""

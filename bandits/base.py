@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import ast
 from abc import abstractmethod
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from bandits.features import ArmFeatures, arm_features, block_widths
+from bandits.kernels import best_additive
 from bandits.linear import RidgeModel, SendScores, mean_scores
 from policies.base import Decision, DecisionContext, Feedback, Policy
 from sim.catalogue import N_ACTIONS, encode
@@ -37,18 +37,6 @@ def vote_share(choices: np.ndarray) -> np.ndarray:
     return sum(one_hot(c) for c in choices) / len(choices)
 
 
-def pooled_choices(pool: np.ndarray, k: int, n: int, rng: np.random.Generator, choice: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """(k, n) the choices of k posterior draws per shopper, all taken from one ``pool`` of draws.
-
-    Shopper i takes the pool's members :math:`(r_i + j) \\bmod |pool|`, j < k, for a random offset
-    :math:`r_i`: each shopper's draws are still independent posterior draws (so a share of them is
-    an unbiased estimate of a choice's probability), while a batch needs one pool of draws instead
-    of k per shopper. ``choice`` maps one draw per shopper, (n, d), to the n actions it picks.
-    """
-    offset = rng.integers(0, len(pool), n)
-    return np.array([choice(pool[(offset + j) % len(pool)]) for j in range(k)], dtype=np.int64).reshape(k, n)
-
-
 def best_allowed(scores: SendScores, channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The highest-scoring allowed action per shopper, and its margin over no contact.
 
@@ -57,13 +45,7 @@ def best_allowed(scores: SendScores, channel_ok: np.ndarray) -> tuple[np.ndarray
     channel and the best slot, found in O(O + H + S) rather than O(O x H x S); ties go to the
     lowest index, as a flat argmax would. No contact always may be chosen.
     """
-    n = len(scores.none)
-    rows = np.arange(n)
-    channel = np.where(channel_ok, scores.channel, -np.inf)
-    o, h, s = scores.offer.argmax(axis=1), channel.argmax(axis=1), scores.slot.argmax(axis=1)
-    margin = scores.contact + scores.offer[rows, o] + channel[rows, h] + scores.slot[rows, s]
-    better = margin > 0
-    return np.where(better, encode(o, h, s), 0).astype(np.int64), np.where(better, margin, 0.0)
+    return best_additive(scores.contact, scores.offer, scores.channel, scores.slot, channel_ok)
 
 
 def best_allowed_arm(none: np.ndarray, send: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.linalg.blas import dsyrk
 
 from bandits.features import ArmFeatures
+from bandits.kernels import shopper_option_scores
 
 
 class RidgeModel:
@@ -205,10 +206,7 @@ def _option_scores(dense: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return np.broadcast_to(eye, (len(dense), m))
     if theta.ndim == 1:
         return eye + (dense.reshape(-1, k) @ weights).reshape(len(dense), m)
-    out = eye + dense[:, :, 0] * weights[:, None, 0]  # one multiply-add per dense feature: 1.6x faster than einsum's small-k loop
-    for j in range(1, k):
-        out += dense[:, :, j] * weights[:, None, j]
-    return out
+    return shopper_option_scores(dense, theta, m)  # per shopper: one compiled loop instead of k passes over (n, m)
 
 
 def mean_scores(theta: np.ndarray, feats: ArmFeatures, model: RidgeModel) -> SendScores:

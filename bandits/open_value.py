@@ -57,10 +57,11 @@ from scipy.linalg import cho_factor, cho_solve
 
 from bandits.base import ConfidenceBound, LinearBandit, vote_share
 from bandits.features import ArmFeatures, arm_features, block_widths
+from bandits.kernels import best_send, feature_major, pooled_open_value
 from bandits.linear import RidgeModel, _option_scores, gram
 from bandits.thompson import LinearThompson
 from policies.base import Decision, Feedback
-from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, CHANNEL_COST, N_CHANNELS, N_OFFERS, N_SLOTS, encode
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, CHANNEL_COST, N_CHANNELS, N_OFFERS, N_SLOTS
 from sim.guardrails import ActionMask
 
 OPEN_PRIOR = 0.5
@@ -107,15 +108,7 @@ class OpenValueBandit(LinearBandit):
     def _send(value: np.ndarray, p_open: np.ndarray, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         """The arm of the highest :math:`-c_h + p_{hs} V_o` for per-offer values ``value`` (n, O), or no contact
         if none is positive, and its margin. For fixed (h, s) the best offer is the arg max of V (p >= 0)."""
-        n = len(value)
-        best_offer = value.argmax(axis=1)
-        score = p_open * value[np.arange(n), best_offer][:, None, None] - CHANNEL_COST[None, :, None]  # (n, H, S)
-        score = np.where(mask.channel_ok[:, :, None], score, -np.inf).reshape(n, -1)
-        k = score.argmax(axis=1)
-        margin = score[np.arange(n), k]
-        channel, slot = np.divmod(k, N_SLOTS)
-        send = margin > 0
-        return np.where(send, encode(best_offer, channel, slot), 0).astype(np.int64), np.where(send, margin, 0.0)
+        return best_send(value, p_open, CHANNEL_COST, mask.channel_ok)
 
     def _mean_rest(self, n: int) -> np.ndarray:
         return np.broadcast_to(self.model.theta_f32[self.model.widths[0]:], (n, self.model.d - self.model.widths[0]))
@@ -182,6 +175,9 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
         """Estimated: the share of ``propensity_draws + 1`` posterior draws that choose each action."""
         return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, self.open_probability(feats)))
+
+    def _pool_choices(self, pool: np.ndarray, offset: np.ndarray, k: int, feats: ArmFeatures, mask: ActionMask, p_open: np.ndarray | None) -> np.ndarray:
+        return pooled_open_value(pool, offset, k, feats.contact, feature_major(feats.offer), p_open, CHANNEL_COST, mask.channel_ok)
 
 
 class OpenValueUCB(ConfidenceBound, OpenValueBandit):

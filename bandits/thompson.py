@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import LinearBandit, best_allowed, pooled_choices, vote_share
+from bandits.base import LinearBandit, best_allowed, vote_share
 from bandits.features import ArmFeatures
+from bandits.kernels import feature_major, pooled_additive
 from bandits.linear import mean_scores, send_scores
 from policies.base import Decision
 from sim.guardrails import ActionMask
@@ -22,9 +23,8 @@ class LinearThompson(LinearBandit):
     The probability of the chosen action has no closed form; it is *estimated* as the share of
     ``propensity_draws`` further posterior draws (plus the acting one) that choose the same
     action, so it is at least 1 / (draws + 1). The further draws come from a pool of
-    :data:`POOL` draws made once per batch (:func:`bandits.base.pooled_choices`): each shopper's
-    estimate is still unbiased, while a batch needs POOL draws instead of one per shopper and
-    estimate (drawing is most of the work).
+    :data:`POOL` draws made once per batch (:meth:`_pooled`): each shopper's estimate is still
+    unbiased, while a batch needs POOL draws instead of one per shopper and estimate.
     """
 
     name = "thompson"
@@ -44,20 +44,29 @@ class LinearThompson(LinearBandit):
     def _choice(self, draws: np.ndarray, none: np.ndarray, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         return best_allowed(send_scores(none, draws, feats, self.model), mask.channel_ok)
 
-    def _pooled(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator, k: int, none: np.ndarray) -> np.ndarray:
-        """(k, n) the choices of k posterior draws per shopper, taken from one pool (see the class docstring)."""
+    def _pooled(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator, k: int, p_open: np.ndarray | None = None) -> np.ndarray:
+        """(k, n) the choices of k posterior draws per shopper, all taken from one pool of draws.
+
+        Shopper i takes the pool's members :math:`(r_i + j) \\bmod |pool|`, j < k, for a random offset
+        :math:`r_i`: each shopper's draws are still independent posterior draws (so a share of them is
+        an unbiased estimate of a choice's probability), while a batch draws :data:`POOL` parameter
+        vectors instead of k per shopper. ``p_open``: the open probabilities of the open x value learner.
+        """
         pool = self.model.sample(POOL, self.scale, rng)
-        return pooled_choices(pool, k, len(none), rng, lambda draws: self._choice(draws, none, feats, mask)[0])
+        return self._pool_choices(pool, rng.integers(0, POOL, len(feats.base)), k, feats, mask, p_open)
+
+    def _pool_choices(self, pool: np.ndarray, offset: np.ndarray, k: int, feats: ArmFeatures, mask: ActionMask, p_open: np.ndarray | None) -> np.ndarray:
+        return pooled_additive(pool, offset, k, feats.contact, feature_major(feats.offer), feature_major(feats.channel), feats.slot.shape[1],
+                               mask.channel_ok)
 
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
         mean = mean_scores(self.model.theta, feats, self.model)  # its no-contact scores are every draw's (RidgeModel.sample)
         actions, margin = self._choice(self.model.sample(len(feats.base), self.scale, rng), mean.none, feats, mask)
-        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws, mean.none) == actions).sum(axis=0)
+        same = 1 + (self._pooled(feats, mask, rng, self.propensity_draws) == actions).sum(axis=0)
         greedy, _ = best_allowed(mean, mask.channel_ok)
         self.exploration = float((actions != greedy).mean())
         return Decision(actions, same / (self.propensity_draws + 1), priority=margin)
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
         """Estimated: the share of ``propensity_draws + 1`` posterior draws that choose each action."""
-        none = mean_scores(self.model.theta, feats, self.model).none
-        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, none))
+        return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1))

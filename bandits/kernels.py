@@ -1,0 +1,175 @@
+"""Compiled per-shopper loops of the batched choices: the parts numpy can only do as many passes over arrays.
+
+A Thompson-sampling learner scores every shopper under its own parameter draw, 16 times a day
+for its propensity estimates (:meth:`bandits.thompson.LinearThompson._pooled`), and then takes an arg max
+over a handful of options per block. In numpy each step is a pass over an (n, options) array
+with a temporary; here each shopper's scores stay in registers. Measured by
+``python benchmarks/bench_bandits.py`` (README, "Benchmarks").
+
+The loops do the same float32 operations in the same order as the numpy expressions they
+replace, and break ties to the lowest index as ``argmax`` does, so a learner's choices, and so
+its runs, are the same bit for bit (``tests/bandits/test_kernels.py``). The one exception is the
+inner product of the contact block in the pooled loops (:func:`pooled_additive`,
+:func:`pooled_open_value`), summed in order where numpy's ``einsum`` sums in SIMD lanes: they
+serve only the propensity estimates, so an estimate can differ where two arms tie to the last
+bit, and the actions never do. numba compiles the loops on first use and caches the machine code
+beside this file (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def shopper_option_scores(dense: np.ndarray, theta: np.ndarray, m: int) -> np.ndarray:
+    """(n, m) score of each option of a block under one parameter vector per shopper, ``theta`` (n, m + k):
+    :math:`\\theta_{i,o} + \\sum_j x_{i,o,j}\\, \\theta_{i,m+j}` for the option's one-hot weight and its k dense features ``dense`` (n, m, k)."""
+    n, k = dense.shape[0], dense.shape[2]
+    out = np.empty((n, m), dtype=np.float32)
+    for i in range(n):
+        for o in range(m):
+            v = theta[i, o]
+            for j in range(k):
+                v = v + dense[i, o, j] * theta[i, m + j]
+            out[i, o] = v
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_max(row: np.ndarray) -> int:
+    best = 0
+    for q in range(1, row.shape[0]):
+        if row[q] > row[best]:
+            best = q
+    return best
+
+
+@njit(cache=True, nogil=True)
+def best_additive(contact: np.ndarray, offer: np.ndarray, channel: np.ndarray, slot: np.ndarray,
+                  channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best allowed send arm of an additive score and its margin over no contact, or no contact (action 0,
+    margin 0) if no margin is positive (:func:`bandits.base.best_allowed` holds the reasoning)."""
+    n, n_channels, n_slots = offer.shape[0], channel.shape[1], slot.shape[1]
+    actions = np.zeros(n, dtype=np.int64)
+    margin = np.zeros(n, dtype=np.float32)
+    for i in range(n):
+        o, s = _first_max(offer[i]), _first_max(slot[i])
+        h, best = 0, np.float32(-np.inf)
+        for c in range(n_channels):
+            if channel_ok[i, c] and channel[i, c] > best:
+                h, best = c, channel[i, c]
+        total = contact[i] + offer[i, o] + best + slot[i, s]
+        if total > 0:
+            actions[i] = 1 + (o * n_channels + h) * n_slots + s
+            margin[i] = total
+    return actions, margin
+
+
+@njit(cache=True, nogil=True)
+def best_send(value: np.ndarray, p_open: np.ndarray, cost: np.ndarray, channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The arm of the highest :math:`p_{hs} \\max_o V_o - c_h` over the allowed channels and its margin, or no contact
+    (action 0, margin 0) if none is positive (:meth:`bandits.open_value.OpenValueBandit._send` holds the reasoning)."""
+    n, n_channels, n_slots = p_open.shape[0], p_open.shape[1], p_open.shape[2]
+    actions = np.zeros(n, dtype=np.int64)
+    margin = np.zeros(n, dtype=np.float32)
+    for i in range(n):
+        o = _first_max(value[i])
+        v = value[i, o]
+        best, k = np.float32(-np.inf), 0
+        for h in range(n_channels):
+            if channel_ok[i, h]:
+                for s in range(n_slots):
+                    score = p_open[i, h, s] * v - cost[h]
+                    if score > best:
+                        best, k = score, h * n_slots + s
+        if best > 0:
+            actions[i] = 1 + o * n_channels * n_slots + k
+            margin[i] = best
+    return actions, margin
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dot(x: np.ndarray, theta: np.ndarray, start: int) -> np.float32:
+    v = np.float32(0.0)
+    for c in range(x.shape[0]):
+        v = v + x[c] * theta[start + c]
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block_scores(dense_t: np.ndarray, theta: np.ndarray, start: int, out: np.ndarray) -> None:
+    """``out`` (m,) the scores of one shopper's m options of a block whose parameters start at ``start``:
+    m one-hot weights, then the weights of the k dense features ``dense_t`` (k, m), feature-major so that the
+    loop over the options runs on contiguous memory (and vectorises; each option's sum keeps its order)."""
+    k, m = dense_t.shape[0], dense_t.shape[1]
+    for o in range(m):
+        out[o] = theta[start + o]
+    for j in range(k):
+        w = theta[start + m + j]
+        for o in range(m):
+            out[o] += dense_t[j, o] * w
+
+
+@njit(cache=True, nogil=True)
+def pooled_additive(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.ndarray, offer_t: np.ndarray, channel_t: np.ndarray,
+                    n_slots: int, channel_ok: np.ndarray) -> np.ndarray:
+    """(k, n) the choices of the additive score (:func:`best_additive`) of shopper i under the pool's draws
+    :math:`(r_i + j) \\bmod |pool|`, j < k (:meth:`bandits.thompson.LinearThompson._pooled`), for draws of the blocks after the
+    base one: contact | offer one-hot, dense | channel one-hot, dense | slot one-hot. The dense features come
+    feature-major, ``offer_t`` (n, k_o, O) and ``channel_t`` (n, k_h, H) (:func:`feature_major`)."""
+    n, n_offers, n_channels = offer_t.shape[0], offer_t.shape[2], channel_t.shape[2]
+    c = contact.shape[1]
+    at_channel = c + n_offers + offer_t.shape[1]
+    at_slot = at_channel + n_channels + channel_t.shape[1]
+    choices = np.zeros((k, n), dtype=np.int64)
+    size = np.int64(pool.shape[0])
+    by_offer, by_channel = np.empty(n_offers, dtype=np.float32), np.empty(n_channels, dtype=np.float32)
+    for i in range(n):
+        for j in range(k):
+            theta = pool[(offset[i] + j) % size]
+            _block_scores(offer_t[i], theta, c, by_offer)
+            _block_scores(channel_t[i], theta, at_channel, by_channel)
+            o, s = _first_max(by_offer), _first_max(theta[at_slot:at_slot + n_slots])
+            h, best = 0, np.float32(-np.inf)
+            for q in range(n_channels):
+                if channel_ok[i, q] and by_channel[q] > best:
+                    h, best = q, by_channel[q]
+            if _dot(contact[i], theta, 0) + by_offer[o] + best + theta[at_slot + s] > 0:
+                choices[j, i] = 1 + (o * n_channels + h) * n_slots + s
+    return choices
+
+
+@njit(cache=True, nogil=True)
+def pooled_open_value(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.ndarray, offer_t: np.ndarray, p_open: np.ndarray,
+                      cost: np.ndarray, channel_ok: np.ndarray) -> np.ndarray:
+    """(k, n) the choices of :func:`best_send` of shopper i under the pool's value-model draws :math:`(r_i + j) \\bmod |pool|`,
+    j < k, for draws of the blocks after the base one: contact | offer one-hot, dense (``offer_t`` feature-major, (n, k, O))."""
+    n, n_offers, n_channels, n_slots = offer_t.shape[0], offer_t.shape[2], p_open.shape[1], p_open.shape[2]
+    c = contact.shape[1]
+    choices = np.zeros((k, n), dtype=np.int64)
+    size = np.int64(pool.shape[0])
+    value = np.empty(n_offers, dtype=np.float32)
+    for i in range(n):
+        for j in range(k):
+            theta = pool[(offset[i] + j) % size]
+            _block_scores(offer_t[i], theta, c, value)
+            value += _dot(contact[i], theta, 0)
+            o = _first_max(value)
+            v = value[o]
+            best, best_k = np.float32(-np.inf), 0
+            for h in range(n_channels):
+                if channel_ok[i, h]:
+                    for s in range(n_slots):
+                        score = p_open[i, h, s] * v - cost[h]
+                        if score > best:
+                            best, best_k = score, h * n_slots + s
+            if best > 0:
+                choices[j, i] = 1 + o * n_channels * n_slots + best_k
+    return choices
+
+
+def feature_major(dense: np.ndarray) -> np.ndarray:
+    """An option block's dense features (n, m, k) as a contiguous (n, k, m) array, the layout the pooled loops read."""
+    return np.ascontiguousarray(dense.transpose(0, 2, 1))

@@ -19,7 +19,7 @@ from bandits.features import ArmFeatures, arm_features, block_widths
 from bandits.kernels import best_additive
 from bandits.linear import RidgeModel, SendScores, mean_scores
 from policies.base import Decision, DecisionContext, Feedback, Policy
-from sim.catalogue import N_ACTIONS, encode
+from sim.catalogue import N_ACTIONS
 from sim.guardrails import ActionMask
 
 STATE_VERSION = 2
@@ -46,24 +46,6 @@ def best_allowed(scores: SendScores, channel_ok: np.ndarray) -> tuple[np.ndarray
     lowest index, as a flat argmax would. No contact always may be chosen.
     """
     return best_additive(scores.contact, scores.offer, scores.channel, scores.slot, channel_ok)
-
-
-def best_allowed_arm(none: np.ndarray, send: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`best_allowed` for scores with no additive form, given as (n,) and (n, O, H, S) arrays
-    in which the arms the mask forbids are already -inf (:meth:`bandits.linear.SendScores.full`).
-
-    The arg max runs over the arms in the order of ``send``'s memory, read off its strides: free for
-    the offers-innermost tensors of :func:`bandits.linear.arm_tensor`, one copy for others.
-    """
-    n = len(none)
-    axes = sorted(range(1, 4), key=lambda k: -send.strides[k])  # outermost to innermost option axis
-    flat = send.transpose(0, *axes).reshape(n, -1)
-    k = flat.argmax(axis=1)
-    best = flat[np.arange(n), k]
-    index = np.unravel_index(k, [send.shape[a] for a in axes])
-    o, h, s = (index[axes.index(a)] for a in (1, 2, 3))
-    better = best > none
-    return np.where(better, encode(o, h, s), 0).astype(np.int64), np.where(better, best - none, 0.0)
 
 
 class LinearBandit(Policy):

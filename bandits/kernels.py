@@ -170,6 +170,39 @@ def pooled_open_value(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.
     return choices
 
 
+
+@njit(cache=True, nogil=True)
+def best_upper(by_channel: np.ndarray, by_slot: np.ndarray, common: np.ndarray, mean_channel: np.ndarray, mean_slot: np.ndarray,
+               mean_offer: np.ndarray, channel_ok: np.ndarray, none_upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LinUCB's arm: the highest :math:`\\mu_{ohs} + \\sqrt{v_{ohs}}` over the allowed send arms if it beats no contact's
+    bound ``none_upper``, and the difference; :math:`v_{ohs}` = ``by_channel[h, o] + by_slot[s, o] + common[h, s]``
+    clipped at 0 (:func:`bandits.linear.variance_terms`), :math:`\\mu_{ohs}` = ``mean_channel[h] + mean_slot[s] +
+    mean_offer[o]``. The arms are visited channel, slot, offer (the memory order of :func:`bandits.linear.arm_tensor`,
+    which the numpy arg max this replaces ran over), and a tie goes to the first visited."""
+    n, n_channels, n_offers, n_slots = by_channel.shape[0], by_channel.shape[1], by_channel.shape[2], by_slot.shape[1]
+    actions = np.zeros(n, dtype=np.int64)
+    margin = np.zeros(n, dtype=np.float32)
+    zero = np.float32(0.0)
+    for i in range(n):
+        best, arm = np.float32(-np.inf), 0
+        for h in range(n_channels):
+            if not channel_ok[i, h]:
+                continue
+            for s in range(n_slots):
+                for o in range(n_offers):
+                    v = by_channel[i, h, o] + by_slot[i, s, o]
+                    v = v + common[i, h, s]
+                    upper = np.sqrt(max(v, zero)) + mean_channel[i, h]
+                    upper = upper + mean_slot[i, s]
+                    upper = upper + mean_offer[i, o]
+                    if upper > best:
+                        best, arm = upper, 1 + (o * n_channels + h) * n_slots + s
+        if best > none_upper[i]:
+            actions[i] = arm
+            margin[i] = best - none_upper[i]
+    return actions, margin
+
+
 def feature_major(dense: np.ndarray) -> np.ndarray:
     """An option block's dense features (n, m, k) as a contiguous (n, k, m) array, the layout the pooled loops read."""
     return np.ascontiguousarray(dense.transpose(0, 2, 1))

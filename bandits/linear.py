@@ -228,9 +228,10 @@ def send_scores(none: np.ndarray, rest: np.ndarray, feats: ArmFeatures, model: R
     return SendScores(none, sent, *(_option_scores(f, t) for f, t in zip(feats.options(), options)))
 
 
-def variances(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\phi^\\top \\Sigma \\phi` of no contact, (n,), and of every send arm, (n, O, H, S), with :math:`\\Sigma = c A^{-1}`
-    (``scale`` c: an exploration weight squared costs nothing here, and a pass over the arms later).
+def variance_terms(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tuple[np.ndarray, ...]:
+    """:math:`\\phi^\\top \\Sigma \\phi` of no contact, (n,), and the terms of that of every send arm, with :math:`\\Sigma = c A^{-1}`
+    (``scale`` c: an exploration weight squared costs nothing here, and a pass over the arms later): ``by_channel``
+    (n, H, O), ``by_slot`` (n, S, O) and ``common`` (n, H, S), whose sum is the send arm's form (:func:`variances`).
 
     A send arm's vector is a fixed part f (base and contact blocks, the same for every send) and,
     per option block j (offer, channel, slot), a one-hot :math:`e_j` and dense features
@@ -240,8 +241,8 @@ def variances(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tupl
                + 2 \\sum_{j<l} u_j^\\top \\Sigma u_l, \\qquad u_j = [e_j, x_j],
 
     and every term with a one-hot is a lookup in :math:`\\Sigma`, so only the dense parts are
-    multiplied: a few matrix products over all shoppers, then the (n, O, H, S) tensor is assembled
-    from the per-option (n, m_j) and per-pair (n, m_j, m_l) terms by broadcasting.
+    multiplied: a few matrix products over all shoppers give the per-option (n, m_j) and per-pair
+    (n, m_j, m_l) terms, gathered into the three arrays an arm's form is the sum of.
     """
     sig = model.cov_f32 if scale == 1.0 else model.cov_f32 * np.float32(scale)
     cuts = np.cumsum([0, *model.widths])
@@ -277,10 +278,19 @@ def variances(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tupl
         return out
 
     offer, channel, slot = own
-    send = arm_tensor(len(fixed), offer.shape[1], channel.shape[1], slot.shape[1])
-    mem = send.transpose(0, 2, 3, 1)  # (n, H, S, O): see arm_tensor
     by_channel = np.ascontiguousarray((2 * pair(0, 1) + offer[:, :, None]).transpose(0, 2, 1))  # (n, H, O)
     by_slot = np.ascontiguousarray((2 * pair(0, 2)).transpose(0, 2, 1))  # (n, S, O)
+    return none, by_channel, by_slot, 2 * pair(1, 2) + (channel + f_f[:, None])[:, :, None] + slot[:, None, :]
+
+
+def variances(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`\\phi^\\top \\Sigma \\phi` of no contact, (n,), and of every send arm, (n, O, H, S), from :func:`variance_terms`:
+    the send arm (o, h, s) is ``by_channel[h, o] + by_slot[s, o] + common[h, s]``, clipped at 0 against rounding.
+    LinUCB's choice reads the terms without forming the tensor (:func:`bandits.kernels.best_upper`)."""
+    none, by_channel, by_slot, common = variance_terms(feats, model, scale)
+    n, channels, offers = by_channel.shape
+    send = arm_tensor(n, offers, channels, by_slot.shape[1])
+    mem = send.transpose(0, 2, 3, 1)  # (n, H, S, O): see arm_tensor
     np.add(by_channel[:, :, None, :], by_slot[:, None], out=mem)
-    mem += (2 * pair(1, 2) + (channel + f_f[:, None])[:, :, None] + slot[:, None, :])[..., None]
+    mem += common[..., None]
     return none, np.maximum(send, 0.0, out=send)

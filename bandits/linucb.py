@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.base import ConfidenceBound, LinearBandit, best_allowed, best_allowed_arm
+from bandits.base import ConfidenceBound, LinearBandit, best_allowed
 from bandits.features import ArmFeatures
-from bandits.linear import mean_scores, variances
+from bandits.kernels import best_upper
+from bandits.linear import mean_scores, variance_terms
 from sim.guardrails import ActionMask
 
 
@@ -33,7 +34,7 @@ class LinUCB(ConfidenceBound, LinearBandit):
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(UCB action, its margin over no contact, greedy action)."""
         mean = mean_scores(self.model.theta, feats, self.model)
-        var_none, bonus = variances(feats, self.model, scale=(self.alpha * self.model.noise_sd) ** 2)  # (alpha sigma)^2 phi' A^-1 phi
-        upper = mean.full(mask.channel_ok, out=np.sqrt(bonus, out=bonus))
-        actions, margin = best_allowed_arm(mean.none + np.sqrt(var_none), upper)
+        var_none, *terms = variance_terms(feats, self.model, scale=(self.alpha * self.model.noise_sd) ** 2)  # (alpha sigma)^2 phi' A^-1 phi
+        actions, margin = best_upper(*terms, mean.channel + (mean.none + mean.contact)[:, None], mean.slot, mean.offer, mask.channel_ok,
+                                     mean.none + np.sqrt(var_none))
         return actions, margin, best_allowed(mean, mask.channel_ok)[0]

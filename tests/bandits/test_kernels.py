@@ -6,6 +6,8 @@ import numpy as np
 
 from bandits.features import arm_features
 from bandits.kernels import best_send, shopper_option_scores
+from bandits.linear import mean_scores, variances
+from bandits.linucb import LinUCB
 from bandits.open_value import OpenValueThompson
 from bandits.thompson import POOL, LinearThompson
 from policies.base import Feedback
@@ -41,10 +43,11 @@ def test_best_send_is_the_first_best_allowed_arm_of_the_full_product():
 
 
 def learned(policy, rng):
-    """``policy`` after one batch of 2,000 random decisions with random rewards and opens, so its posterior is not the prior."""
+    """``policy`` after one batch of 2,000 random decisions with noisy rewards (sends pay 2 on average) and random opens,
+    so its posterior is not the prior and some arms beat no contact."""
     obs = contexts(rng, 2000)
     actions = rng.integers(0, encode(N_OFFERS - 1, N_CHANNELS - 1, N_SLOTS - 1) + 1, len(obs))
-    policy.update(Feedback(np.zeros(len(obs), dtype=np.int64), obs, actions, np.ones(len(obs)), rng.normal(0, 5, len(obs)),
+    policy.update(Feedback(np.zeros(len(obs), dtype=np.int64), obs, actions, np.ones(len(obs)), rng.normal(0, 5, len(obs)) + 2.0 * (actions > 0),
                            (actions > 0) & (rng.random(len(obs)) < 0.3)))
     return policy
 
@@ -66,3 +69,21 @@ def test_pooled_propensity_draws_choose_what_each_draw_chooses_on_its_own():
             own = policy._choice(draws, p_open if p_open is not None else none, feats, mask)[0]
             assert np.array_equal(pooled[j], own), (policy.name, j)
         assert (pooled == 0).any() and (pooled > 0).any() and len(np.unique(pooled)) > 5
+
+
+def test_linucb_takes_the_highest_bound_of_the_full_tensor_of_bounds():
+    """The compiled arg max over the variance terms against the (n, O, H, S) tensor of mean + sqrt(variance)."""
+    rng = np.random.default_rng(3)
+    obs = contexts(rng, 400)
+    mask = ActionMask(rng.random((len(obs), N_CHANNELS)) < 0.5)
+    policy = learned(LinUCB(alpha=2.0), rng)
+    feats = arm_features(obs)
+    actions, margin, _ = policy._upper(feats, mask)
+    scale = (policy.alpha * policy.model.noise_sd) ** 2
+    var_none, var_send = variances(feats, policy.model, scale)
+    mean = mean_scores(policy.model.theta, feats, policy.model)
+    upper = (mean.full(mask.channel_ok) + np.sqrt(var_send)).reshape(len(obs), -1)  # send arms in action order
+    none = mean.none + np.sqrt(var_none)
+    best = upper.max(axis=1)
+    assert np.array_equal(actions, np.where(best > none, 1 + upper.argmax(axis=1), 0)) and (actions == 0).any() and (actions > 0).any()
+    np.testing.assert_allclose(margin, np.where(best > none, best - none, 0), rtol=1e-5, atol=1e-5)

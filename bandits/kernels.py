@@ -91,25 +91,33 @@ def best_send(value: np.ndarray, p_open: np.ndarray, cost: np.ndarray, channel_o
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _dot(x: np.ndarray, theta: np.ndarray, start: int) -> np.float32:
+def _contact_term(contact: np.ndarray, i: int, pool: np.ndarray, r: int) -> np.float32:
+    """Shopper i's contact features times draw r's contact block (the first of the pool's columns)."""
     v = np.float32(0.0)
-    for c in range(x.shape[0]):
-        v = v + x[c] * theta[start + c]
+    for q in range(contact.shape[1]):
+        v = v + contact[i, q] * pool[r, q]
     return v
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _block_scores(dense_t: np.ndarray, theta: np.ndarray, start: int, out: np.ndarray) -> None:
-    """``out`` (m,) the scores of one shopper's m options of a block whose parameters start at ``start``:
-    m one-hot weights, then the weights of the k dense features ``dense_t`` (k, m), feature-major so that the
-    loop over the options runs on contiguous memory (and vectorises; each option's sum keeps its order)."""
-    k, m = dense_t.shape[0], dense_t.shape[1]
+def _block_scores(dense_t: np.ndarray, i: int, pool: np.ndarray, r: int, start: int, out: np.ndarray) -> None:
+    """``out`` (m,) the scores of shopper i's m options of a block under draw r, whose block starts at column ``start``:
+    m one-hot weights, then the weights of the k dense features ``dense_t[i]`` (k, m), feature-major so that the
+    loop over the options runs on contiguous memory (each option's sum keeps numpy's order). Rows are indexed,
+    not sliced: a view per shopper and draw costs more than the sums."""
+    k, m = dense_t.shape[1], dense_t.shape[2]
     for o in range(m):
-        out[o] = theta[start + o]
+        out[o] = pool[r, start + o]
     for j in range(k):
-        w = theta[start + m + j]
+        w = pool[r, start + m + j]
         for o in range(m):
-            out[o] += dense_t[j, o] * w
+            out[o] += dense_t[i, j, o] * w
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pool_row(offset: np.ndarray, i: int, j: int, size: int) -> int:
+    r = offset[i] + j  # offsets < size and j < size: one subtraction instead of a modulo
+    return r - size if r >= size else r
 
 
 @njit(cache=True, nogil=True)
@@ -120,23 +128,27 @@ def pooled_additive(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.nd
     base one: contact | offer one-hot, dense | channel one-hot, dense | slot one-hot. The dense features come
     feature-major, ``offer_t`` (n, k_o, O) and ``channel_t`` (n, k_h, H) (:func:`feature_major`)."""
     n, n_offers, n_channels = offer_t.shape[0], offer_t.shape[2], channel_t.shape[2]
-    c = contact.shape[1]
-    at_channel = c + n_offers + offer_t.shape[1]
+    at_channel = contact.shape[1] + n_offers + offer_t.shape[1]
     at_slot = at_channel + n_channels + channel_t.shape[1]
     choices = np.zeros((k, n), dtype=np.int64)
-    size = np.int64(pool.shape[0])
     by_offer, by_channel = np.empty(n_offers, dtype=np.float32), np.empty(n_channels, dtype=np.float32)
     for i in range(n):
         for j in range(k):
-            theta = pool[(offset[i] + j) % size]
-            _block_scores(offer_t[i], theta, c, by_offer)
-            _block_scores(channel_t[i], theta, at_channel, by_channel)
-            o, s = _first_max(by_offer), _first_max(theta[at_slot:at_slot + n_slots])
+            r = _pool_row(offset, i, j, pool.shape[0])
+            _block_scores(offer_t, i, pool, r, contact.shape[1], by_offer)
+            _block_scores(channel_t, i, pool, r, at_channel, by_channel)
+            o, s = 0, 0
+            for q in range(1, n_offers):
+                if by_offer[q] > by_offer[o]:
+                    o = q
+            for q in range(1, n_slots):
+                if pool[r, at_slot + q] > pool[r, at_slot + s]:
+                    s = q
             h, best = 0, np.float32(-np.inf)
             for q in range(n_channels):
                 if channel_ok[i, q] and by_channel[q] > best:
                     h, best = q, by_channel[q]
-            if _dot(contact[i], theta, 0) + by_offer[o] + best + theta[at_slot + s] > 0:
+            if _contact_term(contact, i, pool, r) + by_offer[o] + best + pool[r, at_slot + s] > 0:
                 choices[j, i] = 1 + (o * n_channels + h) * n_slots + s
     return choices
 
@@ -147,17 +159,17 @@ def pooled_open_value(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.
     """(k, n) the choices of :func:`best_send` of shopper i under the pool's value-model draws :math:`(r_i + j) \\bmod |pool|`,
     j < k, for draws of the blocks after the base one: contact | offer one-hot, dense (``offer_t`` feature-major, (n, k, O))."""
     n, n_offers, n_channels, n_slots = offer_t.shape[0], offer_t.shape[2], p_open.shape[1], p_open.shape[2]
-    c = contact.shape[1]
     choices = np.zeros((k, n), dtype=np.int64)
-    size = np.int64(pool.shape[0])
     value = np.empty(n_offers, dtype=np.float32)
     for i in range(n):
         for j in range(k):
-            theta = pool[(offset[i] + j) % size]
-            _block_scores(offer_t[i], theta, c, value)
-            value += _dot(contact[i], theta, 0)
-            o = _first_max(value)
-            v = value[o]
+            r = _pool_row(offset, i, j, pool.shape[0])
+            _block_scores(offer_t, i, pool, r, contact.shape[1], value)
+            term = _contact_term(contact, i, pool, r)
+            o, v = 0, value[0] + term  # V_o: the offer's score plus the contact term, as numpy adds them
+            for q in range(1, n_offers):
+                if value[q] + term > v:
+                    o, v = q, value[q] + term
             best, best_k = np.float32(-np.inf), 0
             for h in range(n_channels):
                 if channel_ok[i, h]:
@@ -168,7 +180,6 @@ def pooled_open_value(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.
             if best > 0:
                 choices[j, i] = 1 + o * n_channels * n_slots + best_k
     return choices
-
 
 
 @njit(cache=True, nogil=True)

@@ -67,6 +67,20 @@ def best_additive(contact: np.ndarray, offer: np.ndarray, channel: np.ndarray, s
     return actions, margin
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _best_channel_slot(p_open: np.ndarray, i: int, v: np.float32, cost: np.ndarray, channel_ok: np.ndarray) -> tuple[np.float32, int]:
+    """The highest :math:`p_{hs} v - c_h` of shopper i over the allowed channels and all slots, and its h S + s
+    (-inf and 0 if no channel is allowed)."""
+    best, k = np.float32(-np.inf), 0
+    for h in range(p_open.shape[1]):
+        if channel_ok[i, h]:
+            for s in range(p_open.shape[2]):
+                score = p_open[i, h, s] * v - cost[h]
+                if score > best:
+                    best, k = score, h * p_open.shape[2] + s
+    return best, k
+
+
 @njit(cache=True, nogil=True)
 def best_send(value: np.ndarray, p_open: np.ndarray, cost: np.ndarray, channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The arm of the highest :math:`p_{hs} \\max_o V_o - c_h` over the allowed channels and its margin, or no contact
@@ -77,13 +91,7 @@ def best_send(value: np.ndarray, p_open: np.ndarray, cost: np.ndarray, channel_o
     for i in range(n):
         o = _first_max(value[i])
         v = value[i, o]
-        best, k = np.float32(-np.inf), 0
-        for h in range(n_channels):
-            if channel_ok[i, h]:
-                for s in range(n_slots):
-                    score = p_open[i, h, s] * v - cost[h]
-                    if score > best:
-                        best, k = score, h * n_slots + s
+        best, k = _best_channel_slot(p_open, i, v, cost, channel_ok)
         if best > 0:
             actions[i] = 1 + o * n_channels * n_slots + k
             margin[i] = best
@@ -170,13 +178,7 @@ def pooled_open_value(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.
             for q in range(1, n_offers):
                 if value[q] + term > v:
                     o, v = q, value[q] + term
-            best, best_k = np.float32(-np.inf), 0
-            for h in range(n_channels):
-                if channel_ok[i, h]:
-                    for s in range(n_slots):
-                        score = p_open[i, h, s] * v - cost[h]
-                        if score > best:
-                            best, best_k = score, h * n_slots + s
+            best, best_k = _best_channel_slot(p_open, i, v, cost, channel_ok)
             if best > 0:
                 choices[j, i] = 1 + o * n_channels * n_slots + best_k
     return choices

@@ -46,24 +46,38 @@ def _first_max(row: np.ndarray) -> int:
     return best
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _arm(o: int, h: int, s: int, n_channels: int, n_slots: int) -> int:
+    """The action index of send arm (o, h, s): :func:`sim.catalogue.encode`, inside a compiled loop."""
+    return 1 + (o * n_channels + h) * n_slots + s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _additive_arm(contact: np.float32, offer: np.ndarray, channel: np.ndarray, slot: np.ndarray, channel_ok: np.ndarray,
+                  i: int) -> tuple[int, np.float32]:
+    """Shopper i's best allowed send arm of the additive score ``contact + offer[o] + channel[h] + slot[s]`` and its
+    margin over no contact, or (0, 0) if no margin is positive (:func:`bandits.base.best_allowed` holds the reasoning)."""
+    o, s = _first_max(offer), _first_max(slot)
+    h, best = 0, np.float32(-np.inf)
+    for c in range(channel.shape[0]):
+        if channel_ok[i, c] and channel[c] > best:
+            h, best = c, channel[c]
+    total = contact + offer[o] + best + slot[s]
+    if total > 0:
+        return _arm(o, h, s, channel.shape[0], slot.shape[0]), total
+    return 0, np.float32(0.0)
+
+
 @njit(cache=True, nogil=True)
 def best_additive(contact: np.ndarray, offer: np.ndarray, channel: np.ndarray, slot: np.ndarray,
                   channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The best allowed send arm of an additive score and its margin over no contact, or no contact (action 0,
-    margin 0) if no margin is positive (:func:`bandits.base.best_allowed` holds the reasoning)."""
-    n, n_channels, n_slots = offer.shape[0], channel.shape[1], slot.shape[1]
+    """The best allowed send arm of an additive score per shopper and its margin over no contact, or no contact
+    (action 0, margin 0) if no margin is positive (:func:`_additive_arm`)."""
+    n = offer.shape[0]
     actions = np.zeros(n, dtype=np.int64)
     margin = np.zeros(n, dtype=np.float32)
     for i in range(n):
-        o, s = _first_max(offer[i]), _first_max(slot[i])
-        h, best = 0, np.float32(-np.inf)
-        for c in range(n_channels):
-            if channel_ok[i, c] and channel[i, c] > best:
-                h, best = c, channel[i, c]
-        total = contact[i] + offer[i, o] + best + slot[i, s]
-        if total > 0:
-            actions[i] = 1 + (o * n_channels + h) * n_slots + s
-            margin[i] = total
+        actions[i], margin[i] = _additive_arm(contact[i], offer[i], channel[i], slot[i], channel_ok, i)
     return actions, margin
 
 
@@ -93,7 +107,7 @@ def best_send(value: np.ndarray, p_open: np.ndarray, cost: np.ndarray, channel_o
         v = value[i, o]
         best, k = _best_channel_slot(p_open, i, v, cost, channel_ok)
         if best > 0:
-            actions[i] = 1 + o * n_channels * n_slots + k
+            actions[i] = _arm(o, 0, 0, n_channels, n_slots) + k
             margin[i] = best
     return actions, margin
 
@@ -140,24 +154,15 @@ def pooled_additive(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.nd
     at_slot = at_channel + n_channels + channel_t.shape[1]
     choices = np.zeros((k, n), dtype=np.int64)
     by_offer, by_channel = np.empty(n_offers, dtype=np.float32), np.empty(n_channels, dtype=np.float32)
+    by_slot = np.empty(n_slots, dtype=np.float32)
     for i in range(n):
         for j in range(k):
             r = _pool_row(offset, i, j, pool.shape[0])
             _block_scores(offer_t, i, pool, r, contact.shape[1], by_offer)
             _block_scores(channel_t, i, pool, r, at_channel, by_channel)
-            o, s = 0, 0
-            for q in range(1, n_offers):
-                if by_offer[q] > by_offer[o]:
-                    o = q
-            for q in range(1, n_slots):
-                if pool[r, at_slot + q] > pool[r, at_slot + s]:
-                    s = q
-            h, best = 0, np.float32(-np.inf)
-            for q in range(n_channels):
-                if channel_ok[i, q] and by_channel[q] > best:
-                    h, best = q, by_channel[q]
-            if _contact_term(contact, i, pool, r) + by_offer[o] + best + pool[r, at_slot + s] > 0:
-                choices[j, i] = 1 + (o * n_channels + h) * n_slots + s
+            for q in range(n_slots):
+                by_slot[q] = pool[r, at_slot + q]
+            choices[j, i] = _additive_arm(_contact_term(contact, i, pool, r), by_offer, by_channel, by_slot, channel_ok, i)[0]
     return choices
 
 
@@ -180,7 +185,7 @@ def pooled_open_value(pool: np.ndarray, offset: np.ndarray, k: int, contact: np.
                     o, v = q, value[q] + term
             best, best_k = _best_channel_slot(p_open, i, v, cost, channel_ok)
             if best > 0:
-                choices[j, i] = 1 + o * n_channels * n_slots + best_k
+                choices[j, i] = _arm(o, 0, 0, n_channels, n_slots) + best_k
     return choices
 
 
@@ -209,7 +214,7 @@ def best_upper(by_channel: np.ndarray, by_slot: np.ndarray, common: np.ndarray, 
                     upper = upper + mean_slot[i, s]
                     upper = upper + mean_offer[i, o]
                     if upper > best:
-                        best, arm = upper, 1 + (o * n_channels + h) * n_slots + s
+                        best, arm = upper, _arm(o, h, s, n_channels, n_slots)
         if best > none_upper[i]:
             actions[i] = arm
             margin[i] = best - none_upper[i]

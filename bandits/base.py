@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ast
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from bandits.features import ArmFeatures, arm_features, block_widths
 from bandits.kernels import best_additive
-from bandits.linear import RidgeModel, SendScores, mean_scores
+from bandits.linear import RidgeModel, SendScores, gram, mean_scores
 from policies.base import Decision, DecisionContext, Feedback, Policy
 from sim.catalogue import N_ACTIONS
 from sim.guardrails import ActionMask
@@ -144,11 +145,75 @@ class LinearBandit(Policy):
 
 class ConfidenceBound:
     """The choice of an upper-confidence-bound learner, whatever its model: the arm of the highest bound,
-    deterministic, so its propensity is 1. Mixed in before a :class:`LinearBandit`, whose subclass supplies
-    ``_upper(feats, mask) -> (UCB action, its margin over no contact, greedy action)`` and ``alpha``."""
+    deterministic given the day's batch, so its propensity is 1. Mixed in before a :class:`LinearBandit`,
+    whose subclass supplies ``_upper(feats, mask) -> (UCB action, its margin over no contact, greedy action)``
+    and :meth:`design_rows`.
+
+    *Batched, delayed bounds.* A day's decisions are made at once and their rewards arrive 7 days
+    later, so a bound from the matured data alone gives every shopper of a context the same arm for
+    a week, and the arm's terms then absorb whatever else differed on those days (README,
+    "The bound counts the decisions in flight"). The width of a linear-Gaussian posterior depends on
+    the design only, not on the rewards, so, as in batched Gaussian-process UCB (Desautels, Krause and
+    Burdick, *JMLR* 15, 2014, "hallucinated" observations), the bound counts rows before their rewards:
+
+    .. math::  \\tilde A = A + \\sum_{\\text{in flight}} \\phi \\phi^\\top + \\sum_{\\text{earlier blocks today}} \\phi \\phi^\\top
+
+    with the delivered decisions still in their window (:meth:`pending`) and, within the day, the
+    choices of the earlier blocks of ``block`` shoppers (:meth:`_by_block`; a model whose rows
+    depend on an open not known yet takes their expectation). The mean stays the matured data's. An
+    arm being tried loses its optimism at once, so the next block and the next day try another.
+    The decisions in flight end with a run: a saved state does not keep them.
+    """
+
+    def __init__(self, alpha: float = 1.0, block: int = 256, **model: float):
+        if not alpha >= 0:
+            raise ValueError(f"alpha={alpha!r}: must be >= 0")
+        if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+            raise ValueError(f"block={block!r}: must be a whole number of shoppers >= 1")
+        super().__init__(**model)
+        self.alpha = alpha
+        self.block = int(block)
+        self.in_flight: dict[int, np.ndarray] = {}
+        """decision day -> the Gram matrix of that day's delivered decisions, until they mature"""
 
     def params(self) -> dict[str, float]:
-        return {"alpha": self.alpha, **super().params()}
+        return {"alpha": self.alpha, **super().params(), "block": self.block}
+
+    @abstractmethod
+    def design_rows(self, feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray | None) -> np.ndarray:
+        """(n, d) float64 the rows that decisions ``actions``, with their opens (None where the caller has none),
+        add to the model's Gram matrix."""
+
+    def pending(self, decisions: Feedback) -> None:
+        feats = arm_features(decisions.obs, self.nonlinear)
+        a, days = np.asarray(decisions.actions), np.asarray(decisions.day)
+        opened = None if decisions.opened is None else np.asarray(decisions.opened, dtype=bool) & (a > 0)
+        for day in np.unique(days):
+            k = days == day
+            rows = self.design_rows(feats.subset(k), a[k], None if opened is None else opened[k])
+            self.in_flight[int(day)] = self.in_flight.get(int(day), 0.0) + gram(rows)
+
+    def update(self, feedback: Feedback) -> None:
+        super().update(feedback)
+        for day in np.unique(feedback.day):
+            self.in_flight.pop(int(day), None)
+
+    def design(self) -> np.ndarray:
+        """:math:`A` plus the Gram matrix of the decisions in flight: what the bound's width is computed from."""
+        return self.model.A + sum(self.in_flight.values(), np.zeros_like(self.model.A))
+
+    def _by_block(self, n: int, choose: Callable[[slice, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                  grow: Callable[[slice, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The day's actions and their margins, block by block: ``choose(rows, design)`` decides the shoppers ``rows``
+        under the bound of ``design``, then ``grow(rows, actions)``, the Gram matrix of those choices, joins the design."""
+        actions, margin = np.zeros(n, dtype=np.int64), np.zeros(n)
+        design = self.design()
+        for start in range(0, n, self.block):
+            b = slice(start, start + self.block)
+            actions[b], margin[b] = choose(b, design)
+            if start + self.block < n:
+                design = design + grow(b, actions[b])
+        return actions, margin
 
     def probabilities(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> np.ndarray:
         """Exact: all mass on the UCB action."""

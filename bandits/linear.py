@@ -144,6 +144,12 @@ class RidgeModel:
         return model
 
 
+def inverse_of(design: np.ndarray) -> np.ndarray:
+    """:math:`D^{-1}` of a symmetric positive-definite matrix by Cholesky, the way :attr:`RidgeModel.cov` is solved
+    (the same operations: for :math:`D = A` it is that matrix, bit for bit)."""
+    return cho_solve(cho_factor(design, lower=True), np.eye(len(design)))
+
+
 def gram(phi: np.ndarray) -> np.ndarray:
     """:math:`\\Phi^\\top \\Phi` of float64 rows ``phi`` (n, d): one symmetric rank-k update (BLAS ``dsyrk``, half the
     work of a general product; ``phi.T`` is Fortran-ordered, so no copy), its upper triangle mirrored."""
@@ -228,9 +234,11 @@ def send_scores(none: np.ndarray, rest: np.ndarray, feats: ArmFeatures, model: R
     return SendScores(none, sent, *(_option_scores(f, t) for f, t in zip(feats.options(), options)))
 
 
-def variance_terms(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) -> tuple[np.ndarray, ...]:
+def variance_terms(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0, cov: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """:math:`\\phi^\\top \\Sigma \\phi` of no contact, (n,), and the terms of that of every send arm, with :math:`\\Sigma = c A^{-1}`
-    (``scale`` c: an exploration weight squared costs nothing here, and a pass over the arms later): ``by_channel``
+    (``scale`` c: an exploration weight squared costs nothing here, and a pass over the arms later; ``cov``, float32,
+    in place of the model's :math:`A^{-1}`: the inverse of another design, such as an upper confidence bound's
+    that counts the decisions in flight, :class:`bandits.base.ConfidenceBound`): ``by_channel``
     (n, H, O), ``by_slot`` (n, S, O) and ``common`` (n, H, S), whose sum is the send arm's form (:func:`variances`).
 
     A send arm's vector is a fixed part f (base and contact blocks, the same for every send) and,
@@ -244,7 +252,8 @@ def variance_terms(feats: ArmFeatures, model: RidgeModel, scale: float = 1.0) ->
     multiplied: a few matrix products over all shoppers give the per-option (n, m_j) and per-pair
     (n, m_j, m_l) terms, gathered into the three arrays an arm's form is the sum of.
     """
-    sig = model.cov_f32 if scale == 1.0 else model.cov_f32 * np.float32(scale)
+    cov = model.cov_f32 if cov is None else cov
+    sig = cov if scale == 1.0 else cov * np.float32(scale)
     cuts = np.cumsum([0, *model.widths])
     fixed = np.concatenate([feats.base, feats.contact], axis=1)
     f_sig = fixed @ sig[: cuts[2]]  # (n, d): f's row of Sigma against every coordinate

@@ -247,3 +247,32 @@ def test_an_empty_batch_gets_an_empty_decision(name):
     d = policy.act(obs, mask, ctx)
     assert d.actions.shape == (0,) and d.propensity.shape == (0,)
     assert policy.action_probabilities(obs, mask, ctx).shape == (0, N_ACTIONS)
+
+
+def test_linucb_bound_counts_the_earlier_blocks_of_the_batch():
+    """Identical shoppers in one batch: the first block all gets one arm, and the next block, counting those rows, another."""
+    rng = np.random.default_rng(8)
+    obs = np.repeat(contexts(rng, 1), 100, axis=0)
+    mask = ActionMask(np.ones((100, N_CHANNELS), dtype=bool))
+    batch = DecisionContext(day=0, weekday=0, rng=np.random.default_rng(0), rows=np.arange(100))
+    d = LinUCB(block=50).act(obs, mask, batch)
+    alone = LinUCB(block=1000).act(obs[:50], mask.subset(slice(0, 50)), batch)
+    np.testing.assert_array_equal(d.actions[:50], alone.actions)  # the first block's bound is the plain one
+    assert len(set(d.actions[:50])) == 1 and len(set(d.actions[50:])) == 1 and d.actions[50] != d.actions[0]
+    np.testing.assert_array_equal(d.propensity, 1.0)
+
+
+def test_linucb_decisions_in_flight_narrow_the_width_of_what_they_tried_until_they_mature():
+    rng = np.random.default_rng(9)
+    obs = contexts(rng, 200)
+    policy = LinUCB()
+    policy.update(Feedback(np.zeros(200), obs, rng.integers(0, N_ACTIONS, 200), np.ones(200), rng.normal(size=200)))
+    tried = np.full(200, encode(3, 0, 1))
+    phi = arm_features(obs).rows(tried).astype(np.float64)
+    before = np.einsum("nd,de,ne->n", phi, policy.model.cov, phi)
+    policy.pending(Feedback(np.ones(200), obs, tried, np.ones(200), np.full(200, np.nan)))  # no opens needed: an additive row has none
+    after = np.einsum("nd,de,ne->n", phi, np.linalg.inv(policy.design()), phi)
+    assert (after < before).all()
+    policy.update(Feedback(np.ones(200), obs, tried, np.ones(200), rng.normal(size=200)))
+    assert policy.in_flight == {}
+    np.testing.assert_array_equal(policy.design(), policy.model.A)

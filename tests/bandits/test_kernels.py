@@ -76,7 +76,7 @@ def test_linucb_takes_the_highest_bound_of_the_full_tensor_of_bounds():
     rng = np.random.default_rng(3)
     obs = contexts(rng, 400)
     mask = ActionMask(rng.random((len(obs), N_CHANNELS)) < 0.5)
-    policy = learned(LinUCB(alpha=2.0), rng)
+    policy = learned(LinUCB(alpha=2.0, block=len(obs)), rng)  # one block and nothing in flight: the matured bound
     feats = arm_features(obs)
     actions, margin, _ = policy._upper(feats, mask)
     scale = (policy.alpha * policy.model.noise_sd) ** 2

@@ -65,7 +65,7 @@ class BootstrapEnsemble(LinearBandit):
         return Decision(actions, propensity, priority=margin)
 
     def update(self, feedback: Feedback) -> None:
-        phi = arm_features(feedback.obs, self.nonlinear).rows(feedback.actions).astype(np.float64)  # once, not per member
+        phi = arm_features(feedback.obs, self.nonlinear).rows(feedback.actions)  # once, not per member
         self.model.update(phi, feedback.reward)  # the pooled fit: the greedy reference and the budget priority
         for member in self.members:
             member.update(phi, feedback.reward, weight=self._weights.poisson(1.0, len(phi)))

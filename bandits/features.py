@@ -97,15 +97,22 @@ class ArmFeatures:
         return [self.offer, self.channel, self.slot]
 
     def rows(self, actions: np.ndarray) -> np.ndarray:
-        """(n, d) the full feature vector of each shopper's action (zeros outside the base block for no contact)."""
+        """(n, d) float64 the full feature vector of each shopper's action (zeros outside the base block for no contact):
+        the rows a ridge model adds up in float64, written straight into one array."""
         a = np.asarray(actions)
-        i = np.arange(len(a))
-        sent = (a > 0).astype(np.float32)[:, None]
-        parts = [self.base, sent * self.contact]
+        widths = [self.base.shape[1], self.contact.shape[1], *(b.shape[1] + b.shape[2] for b in self.options())]
+        out = np.zeros((len(a), sum(widths)), dtype=np.float64)
+        out[:, : widths[0]] = self.base
+        sent = np.flatnonzero(a > 0)
+        start = widths[0]
+        out[sent, start : start + widths[1]] = self.contact[sent]
+        start += widths[1]
         for block, option_of in zip(self.options(), (ACTION_OFFER, ACTION_CHANNEL, ACTION_SLOT)):
-            k = np.maximum(option_of[a], 0)
-            parts += [sent * (k[:, None] == np.arange(block.shape[1])), sent * block[i, k]]
-        return np.concatenate(parts, axis=1)
+            k, m = option_of[a[sent]], block.shape[1]
+            out[sent, start + k] = 1.0
+            out[sent, start + m : start + m + block.shape[2]] = block[sent, k]
+            start += m + block.shape[2]
+        return out
 
 
 RECENCY_EDGES = np.array([30, 60, 120, 240]) / 365.0
@@ -130,11 +137,29 @@ def block_widths(nonlinear: bool = False) -> list[int]:
 _BASE = [index(f) for f in BASE_FEATURES]
 _CONTACT = [index(f) for f in CONTACT_FEATURES]
 _RECENCY, _FREQUENCY, _CONTACTS_7D = index("recency"), index("frequency"), index("contacts_7d")
-_GENERAL = OFFER_CATEGORY < 0
-"""offers without a category (info, free shipping, ...): their relevance is the shopper's strongest category"""
-_CATEGORY = np.maximum(OFFER_CATEGORY, 0)
 _DEPTH = OFFER_DEPTH.astype(np.float32)
-_FATIGUE = CHANNEL_FATIGUE.astype(np.float32)
+
+# Every dense feature of an option is one column of a per-shopper source table times a constant of the
+# option: (source column, factor) per option and feature, so a whole block is one gather and one product,
+# written in its final (n, options, features) layout. The offer sources are [bought by category, the
+# strongest bought, views by category, the strongest viewed, frequency, recency, recency bins]; an offer
+# without a category (info, free shipping, ...) takes the shopper's strongest category as its relevance.
+_C = len(CATEGORY_NAMES)
+_CATEGORY = np.where(OFFER_CATEGORY < 0, _C, OFFER_CATEGORY)
+_OFFER_SOURCE = np.stack([_CATEGORY, _C + 1 + _CATEGORY, np.full(N_OFFERS, 2 * _C + 2), np.full(N_OFFERS, 2 * _C + 3)], axis=1)
+_OFFER_FACTOR = np.stack([np.ones(N_OFFERS, np.float32), np.ones(N_OFFERS, np.float32), _DEPTH, _DEPTH], axis=1)
+_BINNED_SOURCE = np.concatenate([_OFFER_SOURCE, 2 * _C + 4 + np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))], axis=1)
+_BINNED_FACTOR = np.concatenate([_OFFER_FACTOR, np.repeat(_DEPTH[:, None], RECENCY_EDGES.size + 1, axis=1)], axis=1)
+# channel sources [opens by channel, contacts in the last 7 days]: recent opens, and contacts x the channel's intrusiveness
+_CHANNEL_SOURCE = np.stack([np.arange(N_CHANNELS), np.full(N_CHANNELS, N_CHANNELS)], axis=1)
+_CHANNEL_FACTOR = np.stack([np.ones(N_CHANNELS, np.float32), CHANNEL_FATIGUE.astype(np.float32)], axis=1)
+
+
+def _option_block(source: np.ndarray, columns: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """(n, m, k) ``source[:, columns] * factor``: each option's dense features from the shoppers' source table."""
+    out = np.take(source, columns, axis=1)
+    out *= factor
+    return out
 
 
 def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
@@ -152,17 +177,11 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     contact = [ones, obs[:, _CONTACT]]
     if nonlinear:
         contact += [rec_bins, freq_bins, _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
-
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
-    offer = np.empty((n, len(_DEPTH), 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0)), dtype=np.float32)  # filled in place
-    offer[..., 0] = np.where(_GENERAL, bought.max(axis=1, keepdims=True), bought[:, _CATEGORY])  # relevance: purchases
-    offer[..., 1] = np.where(_GENERAL, views.max(axis=1, keepdims=True), views[:, _CATEGORY])  # and views in the category
-    np.multiply(_DEPTH, obs[:, _FREQUENCY][:, None], out=offer[..., 2])
-    np.multiply(_DEPTH, obs[:, _RECENCY][:, None], out=offer[..., 3])
-    if nonlinear:
-        np.multiply(_DEPTH[None, :, None], rec_bins[:, None, :], out=offer[..., 4:])
-    tiring = obs[:, _CONTACTS_7D][:, None] * _FATIGUE
-    channel = np.stack([obs[:, _OPENS], tiring], axis=2)
+    offer_source = [bought, bought.max(axis=1, keepdims=True), views, views.max(axis=1, keepdims=True), obs[:, [_FREQUENCY, _RECENCY]]]
+    columns, factor = (_BINNED_SOURCE, _BINNED_FACTOR) if nonlinear else (_OFFER_SOURCE, _OFFER_FACTOR)
+    offer = _option_block(np.concatenate(offer_source + ([rec_bins] if nonlinear else []), axis=1), columns, factor)
+    channel = _option_block(obs[:, [*_OPENS, _CONTACTS_7D]], _CHANNEL_SOURCE, _CHANNEL_FACTOR)
     sessions = obs[:, _SESSIONS]
     share = sessions / (1.0 + sessions.sum(axis=1, keepdims=True))
     return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32), share)

@@ -32,7 +32,7 @@ class LinUCB(ConfidenceBound, LinearBandit):
         super().__init__(alpha=alpha, block=block, ridge=ridge)
 
     def design_rows(self, feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray | None) -> np.ndarray:
-        return feats.rows(actions).astype(np.float64)  # an additive model's row does not depend on the open
+        return feats.rows(actions)  # an additive model's row does not depend on the open
 
     def _upper(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(UCB action, its margin over no contact, greedy action)."""

@@ -28,7 +28,7 @@ class LinUCB(ConfidenceBound, LinearBandit):
 
     name = "linucb"
 
-    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 256):
+    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 1024):
         super().__init__(alpha=alpha, block=block, ridge=ridge)
 
     def design_rows(self, feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray | None) -> np.ndarray:

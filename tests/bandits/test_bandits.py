@@ -275,7 +275,7 @@ def test_linucb_decisions_in_flight_narrow_the_width_of_what_they_tried_until_th
     policy = LinUCB()
     policy.update(Feedback(np.zeros(200), obs, rng.integers(0, N_ACTIONS, 200), np.ones(200), rng.normal(size=200)))
     tried = np.full(200, encode(3, 0, 1))
-    phi = arm_features(obs).rows(tried).astype(np.float64)
+    phi = arm_features(obs).rows(tried)
     before = np.einsum("nd,de,ne->n", phi, policy.model.cov, phi)
     policy.pending(Feedback(np.ones(200), obs, tried, np.ones(200), np.full(200, np.nan)))  # no opens needed: an additive row has none
     after = np.einsum("nd,de,ne->n", phi, np.linalg.inv(policy.design()), phi)

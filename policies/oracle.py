@@ -51,7 +51,20 @@ class Oracle(Policy):
         self.market = market
 
     def expected_incremental_profit(self, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), O, H) expected incremental profit of each offer on each channel."""
+        """(len(rows), O, H) expected incremental profit of each offer on each channel, sent in the active slot."""
+        p_open = self.open_probabilities(rows, np.ones(rows.size, dtype=np.float32))
+        return p_open[:, None, :] * self.offer_values(rows)[:, :, None] - CHANNEL_COST[None, None, :]
+
+    def arm_values(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), O, H, S) expected incremental profit of every send arm, each slot at its own slot match
+        :math:`m_{a(i), s}` in the open probability (so action ``encode(o, h, s)`` is entry ``[o, h, s]``)."""
+        value = self.offer_values(rows)
+        match = response.SLOT_MATCH[self.market.latent().active_slot[rows]]  # (n, S)
+        p_open = np.stack([self.open_probabilities(rows, match[:, s]) for s in range(match.shape[1])], axis=2)  # (n, H, S)
+        return p_open[:, None, :, :] * value[:, :, None, None] - CHANNEL_COST[None, None, :, None]
+
+    def offer_values(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), O) expected profit an *opened* offer adds over the window: the bracket of the class equation."""
         m, p = self.market, self.market.params
         tr, st = m.latent(), m.state
         shared, p_view, birthday = (x[rows] for x in m.expected_intent())
@@ -78,11 +91,15 @@ class Oracle(Policy):
             gain = (with_offer - base) * basket * CATEGORY_MARGIN
             paid = with_offer * covered * (OFFER_DEPTH[o] * basket + OFFER_FIXED[o])
             value[:, o] = VALIDITY_DAYS * (gain - paid).sum(axis=1)
-        p_open = np.stack(
-            [response.open_probability(CHANNEL_OPEN[h], tr.channel_affinity[rows, h], np.float32(1.0), st.fatigue[rows], st.engagement[rows], p)
+        return value
+
+    def open_probabilities(self, rows: np.ndarray, slot_match: np.ndarray) -> np.ndarray:
+        """(len(rows), H) probability that a message on each channel is opened, at each shopper's ``slot_match`` (n,)."""
+        tr, st, p = self.market.latent(), self.market.state, self.market.params
+        return np.stack(
+            [response.open_probability(CHANNEL_OPEN[h], tr.channel_affinity[rows, h], slot_match, st.fatigue[rows], st.engagement[rows], p)
              for h in range(len(CHANNEL_OPEN))], axis=1,
         )
-        return p_open[:, None, :] * value[:, :, None] - CHANNEL_COST[None, None, :]
 
     def send_slot(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The slot each shopper is contacted in: their active one, which only the oracle knows

@@ -52,13 +52,12 @@ from policies.base import Decision, DecisionContext, Policy
 from policies.baselines import uniform_allowed
 from policies.oracle import Oracle
 from sim import MarketModel
-from sim.catalogue import N_ACTIONS, N_OFFERS, N_SLOTS
+from sim.catalogue import N_ACTIONS, N_CHANNELS, N_OFFERS, N_SLOTS
 from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
 from sim.guardrails import ActionMask
 
 SENDS = N_ACTIONS - 1
 """the regression's outputs: send arm ``a`` is output ``a - 1`` (``sim.catalogue.encode``'s order, offer x channel x slot)"""
-
 
 LATENT = ("interest_mean", "buy_base", "price_sensitivity", "churn_hazard", "channel_affinity", "active_slot",
           "social_susceptibility", "basket_scale")
@@ -217,7 +216,7 @@ def fit_quality(model: Regressor, x: np.ndarray, v: np.ndarray) -> tuple[float, 
     channel allowed: what the regression gets right offline, on rows it was not fitted to."""
     predicted = model(x)
     r2 = 1 - float(((predicted - v) ** 2).sum() / ((v - v.mean(axis=0)) ** 2).sum())
-    everything = ActionMask(np.ones((len(x), SENDS // (N_OFFERS * N_SLOTS)), dtype=bool))
+    everything = ActionMask(np.ones((len(x), N_CHANNELS), dtype=bool))
     picked, _ = allowed_best(predicted, everything)
     rows = np.arange(len(v))
     its_value = np.where(picked > 0, v[rows, np.maximum(picked - 1, 0)], 0.0)
@@ -230,7 +229,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="evaluation seeds")
     parser.add_argument("--train-shoppers", type=int, default=20_000)
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[100, 101, 102, 103], help="the last one is held out for the fit table")
-    parser.add_argument("--share", type=float, default=0.25, help="share of each day's shoppers recorded for training")
+    parser.add_argument("--share", type=float, default=0.125, help="share of each day's shoppers recorded for training")
     parser.add_argument("--explore", type=float, default=0.2, help="share of shoppers sent a random arm while gathering data")
     parser.add_argument("--rounds", type=int, default=3, help="gathering rounds (DAgger); round 0 runs under the oracle")
     parser.add_argument("--hidden", type=int, default=256)
@@ -248,7 +247,7 @@ def main() -> None:
     xs, vs = [], []
     behaviour: Callable[[MarketModel], Policy] = lambda market: ExploredOracle(market, args.explore)
     print(f"observable_ceiling: fitted on {args.train_shoppers:,} shoppers x {train.horizon_days} days, seeds {fit_seeds} "
-          f"(seed {held_out[0]} held out), {args.share:.0%} of each day's shoppers, {args.explore:.0%} random arms; "
+          f"(seed {held_out[0]} held out), {args.share:.1%} of each day's shoppers, {args.explore:.0%} random arms; "
           f"{args.layers} x {args.hidden} tanh, {args.epochs} epochs a round" + (f"; revealed: {', '.join(reveal)}" if reveal else "") + "\n")
     print("| round | behaviour | training rows | R^2, held out | value of its picks / oracle's picks, held out | seconds |\n"
           "|---:|---|---:|---:|---:|---:|")
@@ -280,7 +279,7 @@ def main() -> None:
         t = by_policy[name]
         last = t.incremental_profit_last_30d_per_shopper.to_numpy()
         print(f"| {name} | {mean_ci(t.incremental_profit_per_shopper.to_numpy()):.2f} | {mean_ci(last):.2f} | "
-              f"{mean_ci(last / oracle_last * 100):.0f}% | {t.sends_per_shopper.mean():.1f} |")
+              f"{mean_ci(last / oracle_last * 100):.0f} | {t.sends_per_shopper.mean():.1f} |")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,8 @@ are gathered as in DAgger (Ross, Gordon and Bagnell, AISTATS 2011): round 0 unde
 later round under the previous round's network, each with a share ``--explore`` of shoppers sent a
 uniformly random allowed arm; the network is refitted on everything gathered so far.
 
-The table is incremental profit per shopper over the horizon and over its last 30 days (the window
-of the bandits' "80% of the oracle" criterion), mean over the evaluation seeds with a 95% t
-interval (common random numbers), and the last-30-day share of the oracle's, per seed. Read it as a
+The table (:mod:`oracle_share`) is incremental profit per shopper over the horizon and over its last 30 days,
+with the last-30-day share of the oracle's. Read it as a
 ceiling for every policy whose choice is a function of today's observation, as all of
 ``bandits/`` are, up to how well the network fits: the fit table says how well (R^2 on a held-out
 seed, and the offline value of its choices against the oracle's on the same shopper-days).
@@ -45,9 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from experiments.metrics import summary_table
 from experiments.runner import run_policy
-from experiments.stats import mean_ci
+from oracle_share import Row, oracle_share_table
 from policies.base import Decision, DecisionContext, Policy
 from policies.baselines import uniform_allowed
 from policies.oracle import Oracle
@@ -264,22 +262,12 @@ def main() -> None:
         behaviour = lambda market, m=model: ObservableGreedy(m, Inputs(market, train.horizon_days, reveal), args.explore)
 
     greedy = "observable greedy" + (f" + {', '.join(reveal)}" if reveal else "")
-    rows: list[tuple[str, Callable[[MarketModel], Policy] | None]] = [
+    rows: list[Row] = [
         ("oracle", None), (greedy, lambda market: ObservableGreedy(model, Inputs(market, evaluate.horizon_days, reveal)))]
     rows += [(name, None) for name in args.learners]
-    runs = [run_policy("no_contact", seed, evaluate, GuardrailConfig()) for seed in args.seeds]
-    runs += [run_policy(name, seed, evaluate, GuardrailConfig(), factory=make) for name, make in rows for seed in args.seeds]
-    summary = summary_table(runs).sort_values("seed")
-    by_policy = {name: summary[summary.policy == name] for name, _ in rows}
-    oracle_last = by_policy["oracle"].incremental_profit_last_30d_per_shopper.to_numpy()
     print(f"\nevaluated on {args.shoppers:,} shoppers x {evaluate.horizon_days} days, seeds {args.seeds}; incremental profit per shopper, "
           f"mean [95% CI]\n")
-    print("| policy | whole horizon | last 30 days | last 30 days, % of oracle | sends / shopper |\n|---|---:|---:|---:|---:|")
-    for name, _ in rows:
-        t = by_policy[name]
-        last = t.incremental_profit_last_30d_per_shopper.to_numpy()
-        print(f"| {name} | {mean_ci(t.incremental_profit_per_shopper.to_numpy()):.2f} | {mean_ci(last):.2f} | "
-              f"{mean_ci(last / oracle_last * 100):.0f} | {t.sends_per_shopper.mean():.1f} |")
+    print(oracle_share_table(rows, args.seeds, evaluate))
 
 
 if __name__ == "__main__":

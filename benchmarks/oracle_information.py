@@ -9,10 +9,8 @@ slot. Its twins here know the same traits but choose the slot as a learner would
   :mod:`sim.features`; midday when there are none, e.g. without data consent);
 - *fixed slot*: one slot for everyone, as a shop without send-time optimisation does.
 
-The table is incremental profit per shopper over the horizon and over its last 30 days (the
-window of the bandits' "% of oracle" criterion), mean over the seeds with a 95% t interval
-(common random numbers: the same shoppers for every row of a seed), and the last-30-day share of
-the oracle's. No learner that reads only the CRM can beat the *session slot* row by choosing the
+The table (:mod:`oracle_share`) is incremental profit per shopper over the horizon and over its last
+30 days, with the last-30-day share of the oracle's. No learner that reads only the CRM can beat the *session slot* row by choosing the
 slot better; it is an upper bound on what the observation allows, given perfect knowledge of
 everything else.
 """
@@ -23,14 +21,12 @@ import argparse
 
 import numpy as np
 
-from experiments.metrics import summary_table
-from experiments.runner import run_policy
-from experiments.stats import mean_ci
+from oracle_share import oracle_share_table
 from policies.baselines import Blast
 from policies.oracle import Oracle
 from sim import MarketModel
 from sim.catalogue import SLOTS
-from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
+from sim.config import MarketConfig, PopulationConfig
 from sim.features import index
 
 _SESSIONS = [index(f"sessions_{s}") for s in SLOTS]
@@ -60,20 +56,9 @@ def main() -> None:
     rows = [("oracle (active slot)", Oracle), ("oracle, session slot", SessionSlotOracle)]
     rows += [(f"oracle, always {s}", lambda m, k=k: FixedSlotOracle(m, k)) for k, s in enumerate(SLOTS)]
     rows += [("blast", lambda m: Blast())]
-    runs = [run_policy("no_contact", seed, config, GuardrailConfig()) for seed in args.seeds]
-    runs += [run_policy(name, seed, config, GuardrailConfig(), factory=make) for seed in args.seeds for name, make in rows]
-    summary = summary_table(runs).sort_values("seed")
-    by_policy = {name: summary[summary.policy == name] for name, _ in rows}
-    whole = {name: t.incremental_profit_per_shopper.to_numpy() for name, t in by_policy.items()}
-    last = {name: t.incremental_profit_last_30d_per_shopper.to_numpy() for name, t in by_policy.items()}
-    oracle_last = last["oracle (active slot)"]
     print(f"oracle_information: {args.shoppers:,} shoppers x {config.horizon_days} days, seeds {args.seeds}; "
           f"incremental profit per shopper, mean [95% CI]\n")
-    print("| policy | whole horizon | last 30 days | last 30 days, % of oracle |\n|---|---:|---:|---:|")
-    for name, _ in rows:
-        w, t = mean_ci(whole[name]), mean_ci(last[name])
-        share = mean_ci(last[name] / oracle_last * 100)
-        print(f"| {name} | {w:.2f} | {t:.2f} | {share.mean:.0f}% [{share.low:.0f}, {share.high:.0f}] |")
+    print(oracle_share_table(rows, args.seeds, config))
 
 
 if __name__ == "__main__":

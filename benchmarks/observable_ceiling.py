@@ -23,11 +23,11 @@ are gathered as in DAgger (Ross, Gordon and Bagnell, AISTATS 2011): round 0 unde
 later round under the previous round's network, each with a share ``--explore`` of shoppers sent a
 uniformly random allowed arm; the network is refitted on everything gathered so far.
 
-The table (:mod:`oracle_share`) is incremental profit per shopper over the horizon and over its last 30 days,
-with the last-30-day share of the oracle's. Read it as a
-ceiling for every policy whose choice is a function of today's observation, as all of
-``bandits/`` are, up to how well the network fits: the fit table says how well (R^2 on a held-out
-seed, and the offline value of its choices against the oracle's on the same shopper-days).
+The table (:mod:`oracle_share`) is incremental profit per shopper over the horizon and over its last
+30 days, with the last-30-day share of the oracle's. Read it as a ceiling for every policy whose choice
+is a function of today's observation, as all of ``bandits/`` are, up to how well the network fits: the
+fit table says how well (R^2 on a held-out seed, and the offline value of its choices against the
+oracle's on the same shopper-days).
 
 ``--reveal FIELD ...`` adds latent traits or state to the network's input (:data:`LATENT`, :data:`STATE`): what each
 missing piece of information costs, and, with everything the oracle reads, a check of the method itself, as the
@@ -50,7 +50,7 @@ from policies.base import Decision, DecisionContext, Policy
 from policies.baselines import uniform_allowed
 from policies.oracle import Oracle
 from sim import MarketModel
-from sim.catalogue import N_ACTIONS, N_CHANNELS, N_OFFERS, N_SLOTS
+from sim.catalogue import N_ACTIONS, N_CHANNELS, N_SLOTS
 from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
 from sim.guardrails import ActionMask
 
@@ -86,8 +86,7 @@ class Inputs:
 
 def allowed_best(values: np.ndarray, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
     """(actions, their value): the allowed send arm with the highest of ``values`` (n, SENDS), no contact when none is positive."""
-    per_send = np.tile(np.repeat(mask.channel_ok, N_SLOTS, axis=1), (1, N_OFFERS))
-    scored = np.where(per_send, values, -np.inf)
+    scored = np.where(mask.dense()[:, 1:], values, -np.inf)
     flat = scored.argmax(axis=1)
     best = scored[np.arange(len(scored)), flat]
     return np.where(best > 0, flat + 1, 0).astype(np.int64), np.where(best > 0, best, 0.0)

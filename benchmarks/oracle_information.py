@@ -10,9 +10,9 @@ slot. Its twins here know the same traits but choose the slot as a learner would
 - *fixed slot*: one slot for everyone, as a shop without send-time optimisation does.
 
 The table (:mod:`oracle_share`) is incremental profit per shopper over the horizon and over its last
-30 days, with the last-30-day share of the oracle's. No learner that reads only the CRM can beat the *session slot* row by choosing the
-slot better; it is an upper bound on what the observation allows, given perfect knowledge of
-everything else.
+30 days, with the last-30-day share of the oracle's. No learner that reads only the CRM can beat the
+*session slot* row by choosing the slot better; it is an upper bound on what the observation allows,
+given perfect knowledge of everything else.
 """
 
 from __future__ import annotations

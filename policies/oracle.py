@@ -103,7 +103,7 @@ class Oracle(Policy):
 
     def send_slot(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The slot each shopper is contacted in: their active one, which only the oracle knows
-        (``benchmarks/oracle_information.py`` swaps this for what a CRM can infer)."""
+        (``studies/oracle_information.py`` swaps this for what a CRM can infer)."""
         return self.market.latent().active_slot[rows]
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:

@@ -1,6 +1,6 @@
 """How well a trained bandit's model knows the value of each arm: its predictions against the oracle's.
 
-Run on demand: ``python benchmarks/diagnose_bandit.py [--learner linucb] [--shoppers 10000] [--days 90] [--uniform 0.1]``.
+Run on demand: ``python -m studies.diagnose_bandit [--learner linucb] [--shoppers 10000] [--days 90] [--uniform 0.1]``.
 
 The learner runs on a default market (seed 0) for ``--days``; with ``--uniform p`` its ridge model
 learns instead from a randomised log, each shopper sent a uniformly random allowed arm with

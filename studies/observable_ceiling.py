@@ -1,6 +1,6 @@
 """How much of the oracle a policy can reach that reads only the CRM, however much it has learned.
 
-Run on demand: ``python benchmarks/observable_ceiling.py [--shoppers 50000] [--seeds 0 1 2 3 4]``.
+Run on demand: ``python -m studies.observable_ceiling [--shoppers 50000] [--seeds 0 1 2 3 4]``.
 
 The oracle (:mod:`policies.oracle`) reads the latent traits. A learner reads the 50 observed
 features (:mod:`sim.features`), so the best any learner can do with them is, per shopper and day,
@@ -23,7 +23,7 @@ are gathered as in DAgger (Ross, Gordon and Bagnell, AISTATS 2011): round 0 unde
 later round under the previous round's network, each with a share ``--explore`` of shoppers sent a
 uniformly random allowed arm; the network is refitted on everything gathered so far.
 
-The table (:mod:`oracle_share`) is incremental profit per shopper over the horizon and over its last
+The table (:mod:`studies.oracle_share`) is incremental profit per shopper over the horizon and over its last
 30 days, with the last-30-day share of the oracle's. Read it as a ceiling for every policy whose choice
 is a function of today's observation, as all of ``bandits/`` are, up to how well the network fits: the
 fit table says how well (R^2 on a held-out seed, and the offline value of its choices against the
@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from experiments.runner import run_policy
-from oracle_share import Row, oracle_share_table
+from studies.oracle_share import Row, oracle_share_table
 from policies.base import Decision, DecisionContext, Policy
 from policies.baselines import uniform_allowed
 from policies.oracle import Oracle

@@ -1,4 +1,4 @@
-"""The table the information benchmarks print: policies against the oracle on the same shoppers.
+"""The table the information studies print: policies against the oracle on the same shoppers.
 
 Each row is incremental profit per shopper (against no contact on the same seed) over the horizon and over
 its last 30 days, the window of the bandits' "80% of the oracle" criterion, as the mean over the seeds with

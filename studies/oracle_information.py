@@ -1,6 +1,6 @@
 """What knowing the active hours is worth: the oracle against oracles that must guess the send slot.
 
-Run on demand: ``python benchmarks/oracle_information.py [--shoppers 10000] [--seeds 0 1 2]``.
+Run on demand: ``python -m studies.oracle_information [--shoppers 10000] [--seeds 0 1 2]``.
 
 The oracle (:mod:`policies.oracle`) knows every latent trait and sends in the shopper's active
 slot. Its twins here know the same traits but choose the slot as a learner would have to:
@@ -9,7 +9,7 @@ slot. Its twins here know the same traits but choose the slot as a learner would
   :mod:`sim.features`; midday when there are none, e.g. without data consent);
 - *fixed slot*: one slot for everyone, as a shop without send-time optimisation does.
 
-The table (:mod:`oracle_share`) is incremental profit per shopper over the horizon and over its last
+The table (:mod:`studies.oracle_share`) is incremental profit per shopper over the horizon and over its last
 30 days, with the last-30-day share of the oracle's. No learner that reads only the CRM can beat the
 *session slot* row by choosing the slot better; it is an upper bound on what the observation allows,
 given perfect knowledge of everything else.
@@ -21,7 +21,7 @@ import argparse
 
 import numpy as np
 
-from oracle_share import oracle_share_table
+from studies.oracle_share import oracle_share_table
 from policies.baselines import Blast
 from policies.oracle import Oracle
 from sim import MarketModel

@@ -1,6 +1,6 @@
 """What learning the offer is worth: ``open_value`` against itself with the offer taken out of its hands.
 
-Run on demand: ``python benchmarks/offer_ablation.py [--shoppers 50000] [--seeds 0 1 2 3 4] [--offer info]``
+Run on demand: ``python -m studies.offer_ablation [--shoppers 50000] [--seeds 0 1 2 3 4] [--offer info]``
 (about 9 minutes at the default size on 2 cores).
 
 ``open_value`` (:mod:`bandits.open_value`) learns whom to contact, on which channel, in which
@@ -8,7 +8,7 @@ slot and with which of the 17 offers. Its twin here learns the same models from 
 of feedback, but may send only ``--offer``: what is left to learn is whom, where and when. If
 the twin earns more, learning the offer costs the learner more (in exploration and in wrong
 choices) than it finds: the offer is where its gap to the oracle lies, and
-``benchmarks/diagnose_bandit.py`` shows the same on one trained model. The twin is a
+``studies/diagnose_bandit.py`` shows the same on one trained model. The twin is a
 diagnostic, not a policy: one offer for everyone is a rule a person chose.
 
 The table is incremental profit per shopper over the horizon and its last 30 days, mean over

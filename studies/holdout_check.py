@@ -7,20 +7,16 @@ halvings of the 64,000 customers (the split of ``calibration.split_seed``, drawn
 0, 1, ...), counts how often all 15 lie inside the held-out intervals, and how often each does:
 the pass rate of the check for a simulator with no error at all, from sampling alone.
 
-Run on demand: ``python benchmarks/holdout_check.py [--splits 500] [--split-seed 2008]``.
+Run on demand: ``python -m studies.holdout_check [--splits 500] [--split-seed 2008]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from experiments import hillstrom  # noqa: E402
+from experiments import hillstrom
 
 
 def inside(table, split_seed: int) -> tuple[list[tuple[str, str]], np.ndarray]:

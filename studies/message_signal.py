@@ -13,26 +13,22 @@ stopped where the shopper churns, exactly the Monte Carlo return PPO's advantage
 between the means against their spread say how many contacts per option a rollout needs before
 PPO can tell two options apart.
 
-Run on demand: ``python benchmarks/message_signal.py [--shoppers 4000] [--share 0.5] [--day 10] [--gamma 0.99]``.
+Run on demand: ``python -m studies.message_signal [--shoppers 4000] [--share 0.5] [--day 10] [--gamma 0.99]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from experiments import schema  # noqa: E402
-from experiments.cli import CONFIG_DIR  # noqa: E402
-from policies.base import inverse_cdf  # noqa: E402
-from policies.ppo import TrainingEnv, resized  # noqa: E402
-from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, CHANNEL_NAMES, OFFER_NAMES  # noqa: E402
-from sim.vec_env import MarketVecEnv  # noqa: E402
+from experiments import schema
+from experiments.cli import CONFIG_DIR
+from policies.base import inverse_cdf
+from policies.ppo import TrainingEnv, resized
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, CHANNEL_NAMES, OFFER_NAMES
+from sim.vec_env import MarketVecEnv
 
 
 def contact_returns(shoppers: int, share: float, day: int, gamma: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

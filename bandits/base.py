@@ -2,7 +2,7 @@
 
 A learner scores every arm of every shopper due today in one batch, picks one allowed action per
 shopper, and updates its model once a day from the rewards that matured
-(:mod:`bandits.delayed`). Subclasses differ only in how they turn the model into a choice
+(:mod:`policies.attribution`). Subclasses differ only in how they turn the model into a choice
 (:meth:`LinearBandit.choose`): greedy with epsilon exploration, an upper confidence bound,
 posterior sampling, or a bootstrap ensemble.
 """

@@ -1,9 +1,11 @@
 """The runner: every policy on the same shoppers, seed by seed, and what happened.
 
 One run is one policy on one market seed for the whole horizon. Each day the runner observes the
-shoppers present, asks the policy for a decision under the guardrail mask, trims the sends to the
-daily budget in the policy's priority order, and steps the market. It knows nothing about which
-kind of policy it holds. Runs of different policies on the same seed meet the same shoppers with
+shoppers present, asks the policy for a decision under the guardrail mask, and steps the market on
+the proposals (with the policy's priority for the daily budget); the market's guardrails decide
+once what runs, and the runner takes the executed actions from the market's outcome. What ran is
+what the learners learn from and what the decision log holds, both cut from one
+:class:`policies.attribution.Attribution`. It knows nothing about which kind of policy it holds. Runs of different policies on the same seed meet the same shoppers with
 the same random numbers (``sim/streams.py``), so their difference is the policies' doing.
 """
 
@@ -21,13 +23,12 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from bandits.delayed import DelayedRewards
-from policies.base import DecisionContext, Feedback, Policy
+from policies.attribution import Attribution, Decisions
+from policies.base import DecisionContext, Policy
+from policies.decision_log import log_frame
 from policies.registry import make_policy
-from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS, VALIDITY_DAYS
+from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS
 from sim.config import GuardrailConfig, MarketConfig
-from sim.features import FEATURE_NAMES
-from sim.guardrails import trim_to_budget
 from sim.market import MarketModel
 
 
@@ -72,7 +73,7 @@ def run_policy(
     not a named policy, such as the oracles of ``studies/oracle_information.py``).
 
     A learning policy (``policy.learns``) is fed, at the end of each day, the decisions whose
-    attribution window closed that day (:class:`bandits.delayed.DelayedRewards`). With
+    attribution window closed that day (:class:`policies.attribution.Attribution`). With
     ``save_dir``, its final state is saved there as ``<policy_name>_seed<seed>`` with the suffix
     its ``save`` gives (bandits: ``.npz``), for ``experiment=export``; rules and baselines have no
     trained state and are not saved.
@@ -91,13 +92,15 @@ def _run(
 ) -> RunResult:
     market = MarketModel(market_config, guardrails, seed=seed)
     policy = factory(market) if factory is not None else make_policy(policy_name, market, params)
-    delayed = DelayedRewards() if getattr(policy, "learns", False) else None
+    learns = bool(getattr(policy, "learns", False))
     n, horizon = market.n_rows, market_config.horizon_days
+    logged = logged_rows(n, seed, log_shoppers) if log_shoppers else None
+    attribution = Attribution(track=None if learns else logged) if learns or logged is not None else None
+    log: list[Decisions] = []
     profit_by_row = np.zeros(n, dtype=np.float64)
     purchases_by_row = np.zeros(n, dtype=np.int64)
     sends_by_day = np.zeros((horizon, N_ACTIONS), dtype=np.int64)
     exploration = np.zeros(horizon)
-    log = _DecisionLog(logged_rows(n, seed, log_shoppers), horizon) if log_shoppers else None
     decide = learn = 0.0
     for t in range(horizon):
         rows = np.flatnonzero(market.present)
@@ -110,30 +113,38 @@ def _run(
         exploration[t] = getattr(policy, "exploration", 0.0)
         if decision.actions.shape != (rows.size,):
             raise ValueError(f"policy {policy_name}: returned {decision.actions.shape} actions for {rows.size} shoppers")
-        actions = np.zeros(n, dtype=np.int64)
-        actions[rows] = decision.actions
+        proposed = np.zeros(n, dtype=np.int64)
+        proposed[rows] = decision.actions
         priority = None
         if decision.priority is not None:
             priority = np.zeros(n)
             priority[rows] = decision.priority
-        actions = trim_to_budget(actions, guardrails.daily_budget, priority)
-        market.step(actions)
+        market.step(proposed, priority)
         out = market.outcome
         profit_by_row += out.profit
         purchases_by_row += out.purchases
-        sends_by_day[t] = np.bincount(actions[out.sent], minlength=N_ACTIONS)
-        if log is not None:
-            log.record(t, rows, obs, decision.actions, decision.propensity, out.profit)
-        if delayed is not None:
-            start = time.perf_counter()
-            delayed.add(t, rows, obs, actions[rows], decision.propensity, out.opened[rows])
-            policy.pending(Feedback(np.full(rows.size, t), obs, actions[rows], decision.propensity, np.full(rows.size, np.nan), out.opened[rows]))
-            delayed.credit(t, out.profit)
-            feedback = delayed.matured(t)
-            if feedback is not None:
-                policy.update(feedback)
+        sends_by_day[t] = np.bincount(out.action[out.sent], minlength=N_ACTIONS)
+        if attribution is None:
+            continue
+        start = time.perf_counter()
+        today = Decisions.executed(t, rows, obs, decision.actions, decision.propensity, out.action[rows], out.refusal[rows], out.opened[rows])
+        if learns:
+            policy.pending(today.feedback(with_reward=False))
+        attribution.add(t, today)
+        attribution.credit(t, out.profit)
+        matured = attribution.matured(t)
+        if matured is not None:
+            if learns:
+                policy.update(matured.feedback())
+            if logged is not None:
+                log.append(matured.subset(np.isin(matured.rows, logged)) if learns else matured)
+        if learns:
             learn += time.perf_counter() - start
-    if save_dir is not None and delayed is not None:
+    if logged is not None:
+        rest = attribution.unmatured()
+        if rest is not None:
+            log.append(rest.subset(np.isin(rest.rows, logged)) if learns else rest)
+    if save_dir is not None and learns:
         save_dir.mkdir(parents=True, exist_ok=True)
         policy.save(save_dir / f"{policy_name}_seed{seed}", seed)
     daily = market.datacollector.get_model_vars_dataframe().reset_index(drop=True)
@@ -150,47 +161,8 @@ def _run(
         shoppers=int((market.profile.join_day < horizon).sum()),
         decide_seconds=decide,
         train_seconds=learn,
-        decisions=log.table(policy_name, seed) if log is not None else None,
+        decisions=log_frame(policy_name, seed, Decisions.concat(log)) if log else None,
     )
-
-
-class _DecisionLog:
-    """Decisions of the logged shoppers, and the reward each one matured into.
-
-    The reward of a decision on day t is the shopper's profit over days t .. t+W-1 (W = the
-    offer validity, 7 days): the window in which an opened offer can be redeemed. Decisions
-    whose window runs past the horizon are kept with ``matured = False``.
-    """
-
-    def __init__(self, rows: np.ndarray, horizon: int):
-        self.rows = rows
-        self.horizon = horizon
-        self.profit = np.zeros((horizon, rows.size), dtype=np.float64)
-        self.chunks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-
-    def record(self, day: int, decided: np.ndarray, obs: np.ndarray, actions: np.ndarray, propensity: np.ndarray, profit: np.ndarray) -> None:
-        self.profit[day] = profit[self.rows]
-        pick = np.flatnonzero(np.isin(decided, self.rows, assume_unique=True))
-        self.chunks.append((day, decided[pick], obs[pick], actions[pick], propensity[pick]))
-
-    def table(self, policy: str, seed: int) -> pd.DataFrame:
-        window = np.cumsum(np.vstack([np.zeros((1, self.rows.size)), self.profit]), axis=0)
-        frames = []
-        for day, shoppers, obs, actions, propensity in self.chunks:
-            col = np.searchsorted(self.rows, shoppers)
-            end = min(day + VALIDITY_DAYS, self.horizon)
-            frame = pd.DataFrame(obs, columns=list(FEATURE_NAMES))
-            frame.insert(0, "shopper", shoppers)
-            frame.insert(0, "day", day)
-            frame["action"] = actions
-            frame["propensity"] = propensity
-            frame["reward"] = window[end, col] - window[day, col]
-            frame["matured"] = day + VALIDITY_DAYS <= self.horizon
-            frames.append(frame)
-        out = pd.concat(frames, ignore_index=True)
-        out.insert(0, "seed", seed)
-        out.insert(0, "policy", policy)
-        return out
 
 
 def run_all(

@@ -1,10 +1,13 @@
 """Guardrails applied to every policy: per-channel consent, a frequency cap and a daily budget.
 
-Consent and the cap are per shopper and reach policies as an :class:`ActionMask`. The budget is
-shared by all shoppers of a day, so no per-shopper mask can express it before the policy acts:
-:func:`trim_to_budget` keeps the sends a policy proposes, in the policy's own priority order,
-until the day's budget is committed. The market checks all three again and refuses, and
-counts, any send that breaks one; with the runner's trimming in place that count is zero.
+Consent and the cap are per shopper and reach policies as an :class:`ActionMask` before they act.
+The budget is shared by all shoppers of a day, so no per-shopper mask can express it before the
+policy acts. All three are then decided once, by :func:`guard`, on the actions a policy proposes:
+the market calls it at the start of each day (:meth:`sim.market.MarketModel.step`) and executes
+what it lets through. Each refused send becomes no contact with the reason in
+:data:`REFUSALS`; a send refused for consent, presence or the cap is a policy that ignored its
+mask (a guardrail *violation*, whose correct count is zero), one refused for the budget is the
+budget doing its job.
 """
 
 from __future__ import annotations
@@ -60,11 +63,6 @@ class ActionMask:
     def __len__(self) -> int:
         return self.channel_ok.shape[0]
 
-    @property
-    def can_contact(self) -> np.ndarray:
-        """(n,) bool: at least one send is allowed."""
-        return self.channel_ok.any(axis=1)
-
     def dense(self) -> np.ndarray:
         """(n, A) bool, laid out as :func:`sim.catalogue.encode` orders actions; column 0 is no contact."""
         n = len(self)
@@ -90,20 +88,64 @@ def channel_mask(consent: np.ndarray, present: np.ndarray, contacts_7d: np.ndarr
     return consent & (present & (contacts_7d < cap))[:, None]
 
 
-def trim_to_budget(actions: np.ndarray, budget: float, priority: np.ndarray | None = None) -> np.ndarray:
-    """Turn the sends that do not fit today's budget into no contact (0 = no budget).
+REFUSALS = ("", "absent", "consent", "frequency_cap", "budget")
+"""why a proposed send did not run, by code: 0 = it ran as proposed (or nothing was proposed); the shopper is not a
+current customer (not joined yet, or churned); no consent on the send's channel; the 7-day frequency cap is reached;
+the day's budget was committed before this send's turn"""
+RAN, ABSENT, CONSENT, FREQUENCY_CAP, BUDGET = range(len(REFUSALS))
+VIOLATIONS = (ABSENT, CONSENT, FREQUENCY_CAP)
+"""refusals that mean the policy proposed a send its mask forbade"""
 
-    Sends are kept in order of ``priority`` (higher first; the policy's own score where it has
-    one, else the shopper's row order) while the running sum of :data:`ACTION_COMMITMENT` stays
-    within ``budget``.
+
+@dataclass
+class GuardrailPass:
+    """The one decision of a day's guardrails on the proposed actions."""
+
+    executed: np.ndarray
+    """(n,) int64: the proposed action where it runs, 0 (no contact) where it was refused"""
+    refusal: np.ndarray
+    """(n,) int8: code into :data:`REFUSALS`, 0 where the proposal runs"""
+
+    @property
+    def violations(self) -> int:
+        """Sends refused because the policy ignored its mask."""
+        return int(np.isin(self.refusal, VIOLATIONS).sum())
+
+    @property
+    def budget_refused(self) -> int:
+        return int((self.refusal == BUDGET).sum())
+
+
+def guard(
+    proposed: np.ndarray, consent: np.ndarray, present: np.ndarray, under_cap: np.ndarray, budget: float,
+    priority: np.ndarray | None = None, checked_as: np.ndarray | None = None,
+) -> GuardrailPass:
+    """Consent, presence, the frequency cap and the budget, decided once on ``proposed`` (n,) actions.
+
+    A send must go to a present shopper (``present`` (n,)), on a channel with consent
+    (``consent`` (n, H)), to a shopper under the cap (``under_cap`` (n,)); the first of these
+    that fails is its refusal. The sends that pass are then kept in order of ``priority`` (higher
+    first; the policy's own score where it has one, else the row order) while the running sum of
+    :data:`ACTION_COMMITMENT` stays within ``budget`` (0 = no budget): once a send does not fit,
+    neither does any after it,
+
+    .. math::  \\text{runs}(j) \\iff \\sum_{i \\preceq j} k(a_i) \\le B .
+
+    ``checked_as`` maps each action to the catalogue action it is checked and committed as (a
+    market's campaign messages count as its information e-mail); the executed action is the
+    proposed one.
     """
-    if budget <= 0:
-        return actions
-    out = np.asarray(actions).copy()
-    sending = np.flatnonzero(out > 0)
-    if priority is not None:
-        sending = sending[np.argsort(-priority[sending], kind="stable")]
-    over = np.cumsum(ACTION_COMMITMENT[out[sending]], dtype=np.float64) > budget
-    out[sending[over]] = 0
-    return out
-
+    a = np.asarray(proposed, dtype=np.int64)
+    checked = a if checked_as is None else checked_as[a]
+    refusal = np.zeros(a.size, dtype=np.int8)
+    sending = np.flatnonzero(checked > 0)
+    channel = ACTION_CHANNEL[checked[sending]]
+    for code, ok in ((FREQUENCY_CAP, under_cap[sending]), (CONSENT, consent[sending, channel]), (ABSENT, present[sending])):
+        refusal[sending[~ok]] = code  # the last written is the first that fails
+    if budget > 0:
+        fits = sending[refusal[sending] == RAN]
+        if priority is not None:
+            fits = fits[np.argsort(-priority[fits], kind="stable")]
+        over = np.cumsum(ACTION_COMMITMENT[checked[fits]], dtype=np.float64) > budget
+        refusal[fits[over]] = BUDGET
+    return GuardrailPass(np.where(refusal == RAN, a, 0), refusal)

@@ -4,8 +4,10 @@ One day, in order (DESIGN.md, "data flow of one simulated day"):
 
 1. the market draws the day's demand (season + an AR(1) shock + holidays) and every random
    block it will need, one block per purpose with one row per shopper;
-2. the submitted actions are checked against the guardrails; a send that breaks consent, the
-   frequency cap or the budget is refused (it becomes no contact) and counted as a violation;
+2. the guardrails decide, once, which proposed sends run (:func:`sim.guardrails.guard`): a send
+   that breaks presence, consent, the frequency cap or the day's budget becomes no contact, with
+   its reason in :attr:`outcome` (``action``, ``refusal``); a refusal other than the budget's is a
+   policy that ignored its mask and is counted as a violation;
 3. every shopper lives the day (:meth:`MarketModel.shopper_day`): interest drift, message
    delivery, open, fatigue, unsubscribe, browsing, purchases and redemptions, churn;
 4. market-level effects that need all shoppers: social proof from today's purchases, refills of
@@ -43,7 +45,7 @@ from sim.catalogue import (
 )
 from sim.config import ConfigError, GuardrailConfig, MarketConfig, validate
 from sim.customers import CustomerTable, draw_customers, load_customers
-from sim.guardrails import ActionMask, channel_mask, trim_to_budget
+from sim.guardrails import ActionMask, GuardrailPass, channel_mask, guard
 from sim.network import build_influence, exposure
 from sim.population import GENDER_FEMALE, GENDER_MALE, Traits, draw_population, join_days, replace_rows
 from sim.reward import daily_profit
@@ -91,7 +93,8 @@ class MarketModel(Model):
         customers: the customers of rows ``0..len(customers) - 1`` (None without a customer table).
         offers: the offers this market can deliver, the catalogue's and its campaigns (:mod:`sim.campaigns`).
         totals: market-wide sums of the last day, also collected by ``datacollector``.
-        violations: sends refused by the guardrails since the start.
+        violations: sends refused since the start because the policy ignored its mask (consent,
+            presence, the cap); the correct number is zero. Budget refusals are not violations.
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class MarketModel(Model):
         self.day = 0
         self.violations = 0
         self._refused_today = 0
+        self._budget_refused_today = 0
         self.totals: dict[str, float] = {}
         self._today: _Day | None = None
         self._decay = {
@@ -161,9 +165,11 @@ class MarketModel(Model):
         return features.observe(self, rows)
 
     def action_mask(self) -> ActionMask:
-        """Consent and frequency cap for every row today (the budget is applied by :func:`trim_to_budget`)."""
-        contacts_7d = features.contacts_last_7d(self.state.contacts, self.day)
-        return ActionMask(channel_mask(self.state.consent, self.present, contacts_7d, self.guardrails.frequency_cap_7d))
+        """Consent and frequency cap for every row today (the budget is applied to the proposals by :meth:`step`)."""
+        return ActionMask(channel_mask(self.state.consent, self.present, self._contacts_7d(), self.guardrails.frequency_cap_7d))
+
+    def _contacts_7d(self) -> np.ndarray:
+        return features.contacts_last_7d(self.state.contacts, self.day)
 
     def shopper(self, row: int) -> Shopper:
         """The Mesa agent of ``row``, created on first use.
@@ -189,23 +195,32 @@ class MarketModel(Model):
         return self.traits
 
     # ------------------------------------------------------------------ one day
-    def step(self, actions: np.ndarray | None = None) -> None:
-        """Simulate the current day under ``actions`` (shape (n_rows,), 0 = no contact) and advance.
+    def step(self, actions: np.ndarray | None = None, priority: np.ndarray | None = None) -> None:
+        """Simulate the current day under the proposed ``actions`` (shape (n_rows,), 0 = no contact) and advance.
 
-        What happened to each shopper is in :attr:`outcome` afterwards (Mesa's wrapper around
-        ``step`` drops return values, so the method returns nothing).
+        The guardrails decide which proposals run (:meth:`guardrail_pass`, with ``priority``
+        (n_rows,) ordering sends under the budget, higher first); what ran and why a proposal did
+        not are in :attr:`outcome` afterwards (``action``, ``refusal``), with everything else that
+        happened to each shopper (Mesa's wrapper around ``step`` drops return values, so the
+        method returns nothing).
         """
-        executed = self._enforce_guardrails(actions)
-        self._today = self._draw_day(executed)
+        checked = self.guardrail_pass(actions, priority)
+        self.violations += checked.violations
+        self._refused_today = checked.violations
+        self._budget_refused_today = checked.budget_refused
+        self.outcome.action[:] = checked.executed
+        self.outcome.refusal[:] = checked.refusal
+        self._today = self._draw_day(checked.executed)
         if self.per_agent:
             self.agents.shuffle_do("step")
         else:
             self.shopper_day(slice(0, self.n_rows))
         self._end_day()
 
-    def _enforce_guardrails(self, actions: np.ndarray | None) -> np.ndarray:
+    def guardrail_pass(self, actions: np.ndarray | None, priority: np.ndarray | None = None) -> GuardrailPass:
+        """Today's guardrails on proposed ``actions`` (n_rows,): presence, consent, the cap and the budget (:func:`guard`)."""
         if actions is None:
-            return np.zeros(self.n_rows, dtype=np.int64)
+            return GuardrailPass(np.zeros(self.n_rows, dtype=np.int64), np.zeros(self.n_rows, dtype=np.int8))
         a = np.asarray(actions)
         if a.shape != (self.n_rows,) or not np.issubdtype(a.dtype, np.integer):
             raise ValueError(f"actions: expected an integer array of shape ({self.n_rows},), got {a.dtype} {a.shape}")
@@ -214,12 +229,10 @@ class MarketModel(Model):
         if out_of_range.any():
             bad = a[out_of_range][0]
             raise ValueError(f"actions: {bad} is not an action; allowed: integers in [0, {self.offers.n_actions - 1}]")
-        checked = self.offers.checked_as[a]
-        allowed = self.action_mask().allows(checked)
-        executed = np.where(trim_to_budget(np.where(allowed, checked, 0), self.guardrails.daily_budget) > 0, a, 0)
-        self.violations += int(((a > 0) & (executed == 0)).sum())
-        self._refused_today = int(((a > 0) & (executed == 0)).sum())
-        return executed
+        if priority is not None and np.shape(priority) != (self.n_rows,):
+            raise ValueError(f"priority: expected shape ({self.n_rows},), got {np.shape(priority)}")
+        under_cap = self._contacts_7d() < self.guardrails.frequency_cap_7d
+        return guard(a, self.state.consent, self.present, under_cap, self.guardrails.daily_budget, priority, self.offers.checked_as)
 
     def _draw_day(self, actions: np.ndarray) -> _Day:
         t, n, c = self.day, self.n_rows, N_CATEGORIES
@@ -421,6 +434,7 @@ class MarketModel(Model):
             "unsubscribes": float(out.unsubscribed.sum()),
             "churned": float(out.churned.sum()),
             "violations": float(self._refused_today),
+            "budget_refused": float(self._budget_refused_today),
         }
         self.datacollector.collect(self)
         if self.config.refill_churned and out.churned.any():
@@ -444,7 +458,7 @@ def _covers(category: np.ndarray) -> np.ndarray:
 
 DAILY_METRICS = (
     "day", "present", "sends", "opens", "purchases", "redeemed", "revenue", "discount",
-    "channel_cost", "profit", "unsubscribes", "churned", "violations",
+    "channel_cost", "profit", "unsubscribes", "churned", "violations", "budget_refused",
 )
 
 

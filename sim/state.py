@@ -46,6 +46,8 @@ class ShopperState:
 class DayOutcome:
     """What happened to each shopper today; rewritten every day. All shape (n,) unless noted."""
 
+    action: np.ndarray  # int64, the executed action (the proposal where the guardrails let it run, else 0)
+    refusal: np.ndarray  # int8, why a proposed send did not run (sim.guardrails.REFUSALS; 0 = it ran)
     profit: np.ndarray  # float32, sim.reward.daily_profit
     revenue: np.ndarray  # float32
     margin: np.ndarray  # float32
@@ -89,6 +91,7 @@ def initial_state(traits: Traits, profile: Profile) -> ShopperState:
 def empty_outcome(n: int) -> DayOutcome:
     f32 = lambda: np.zeros(n, dtype=np.float32)  # noqa: E731 - five identical allocations
     return DayOutcome(
+        action=np.zeros(n, dtype=np.int64), refusal=np.zeros(n, dtype=np.int8),
         profit=f32(), revenue=f32(), margin=f32(), discount=f32(), channel_cost=f32(),
         sent=np.zeros(n, dtype=bool), opened=np.zeros(n, dtype=bool), unsubscribed=np.zeros(n, dtype=bool),
         churned=np.zeros(n, dtype=bool), purchases=np.zeros(n, dtype=np.int8), viewed=np.zeros(n, dtype=bool),

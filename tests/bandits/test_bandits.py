@@ -11,7 +11,6 @@ import yaml
 
 from bandits.base import LinearBandit, best_allowed
 from bandits.bootstrap import BootstrapEnsemble
-from bandits.delayed import DelayedRewards
 from bandits.epsilon_greedy import EpsilonGreedy
 from bandits.features import arm_features, block_widths
 from bandits.linear import RidgeModel, mean_scores, variances
@@ -125,22 +124,6 @@ def test_a_prior_mean_is_the_estimate_before_data_and_the_centre_of_the_ridge_pe
     assert model.noise_sd == pytest.approx(np.sqrt((residual @ residual + penalty) / (40 - 5)), rel=1e-9)
     with pytest.raises(ValueError, match=r"prior_mean has shape \(3,\): must be \(5,\)"):
         RidgeModel(widths, prior_mean=np.zeros(3))
-
-
-def test_delayed_rewards_release_a_decision_with_its_window_profit_only_when_mature():
-    queue = DelayedRewards(window=3)
-    rows = np.array([0, 2])
-    queue.add(0, rows, np.zeros((2, N_FEATURES)), np.array([5, 0]), np.ones(2))
-    for day, profit in enumerate([np.array([1.0, 10, 100]), np.array([2.0, 20, 200])]):
-        queue.credit(day, profit)
-        assert queue.matured(day) is None
-    queue.add(2, rows, np.zeros((2, N_FEATURES)), np.array([0, 0]), np.ones(2))
-    queue.credit(2, np.array([4.0, 40, 400]))
-    fb = queue.matured(2)
-    assert list(fb.reward) == [7.0, 700.0] and list(fb.actions) == [5, 0]
-    queue.credit(3, np.array([8.0, 80, 800]))  # credits only the day-2 decisions now
-    queue.credit(4, np.array([16.0, 160, 1600]))
-    assert list(queue.matured(4).reward) == [28.0, 2800.0]
 
 
 def test_variances_match_the_explicit_quadratic_form():

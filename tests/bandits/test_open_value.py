@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandits.delayed import DelayedRewards
+from policies.attribution import Attribution, Decisions
 from bandits.features import arm_features
 from bandits.open_value import OPEN_PRIOR, OpenValueThompson, OpenValueUCB
 from policies.base import DecisionContext, Feedback
@@ -144,10 +144,11 @@ def test_feedback_without_opens_is_a_clear_error_and_the_delay_queue_keeps_them(
     obs = np.zeros((2, N_FEATURES), dtype=np.float32)
     with pytest.raises(ValueError, match="opens of its messages"):
         policy.update(Feedback(np.zeros(2), obs, np.array([5, 0]), np.ones(2), np.zeros(2)))
-    queue = DelayedRewards(window=1)
-    queue.add(0, np.array([0, 1]), obs, np.array([5, 0]), np.ones(2), np.array([True, False]))
+    queue = Attribution(window=1)
+    actions, none = np.array([5, 0]), np.zeros(2, dtype=np.int8)
+    queue.add(0, Decisions.executed(0, np.array([0, 1]), obs, actions, np.ones(2), actions, none, np.array([True, False])))
     queue.credit(0, np.array([2.0, 1.0]))
-    feedback = queue.matured(0)
+    feedback = queue.matured(0).feedback()
     assert list(feedback.opened) == [True, False] and list(feedback.reward) == [2.0, 1.0]
     policy.update(feedback)
     assert policy.open_model.n_obs == 1 and policy.model.n_obs == 2

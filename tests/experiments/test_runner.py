@@ -8,10 +8,12 @@ import pytest
 
 from experiments.metrics import comparison_table, summary_table
 from experiments.runner import run_all, run_policy
+from policies.attribution import Attribution, Decisions
 from policies.base import Decision, DecisionContext, Feedback, Policy
-from policies.registry import LEARNERS, TRAINED, check_params, known_policies
+from policies.decision_log import audit
+from policies.registry import LEARNERS, TRAINED, check_params, known_policies, make_policy
 from sim import GuardrailConfig
-from sim.catalogue import VALIDITY_DAYS
+from sim.catalogue import ACTION_CHANNEL, CHANNEL_NAMES, N_ACTIONS, VALIDITY_DAYS
 from sim.features import FEATURE_NAMES
 from tests.conftest import small_config
 
@@ -148,3 +150,103 @@ def test_a_learner_hears_of_the_delivered_decisions_the_day_they_are_made_and_of
     assert [d for kind, d in recorder.days if kind == "update"] == list(range(CFG.horizon_days - VALIDITY_DAYS + 1))
     assert all(recorder.days.index(("pending", d)) < recorder.days.index(("update", d)) for d in range(CFG.horizon_days - VALIDITY_DAYS + 1))
     assert all((a > 0).sum() <= 50 for a in recorder.pending_rows.values())
+
+
+class _Spy(Policy):
+    """Wraps a policy: proposes what it proposes, or an SMS to everyone (forbidden for most) when ``ignore_mask``,
+    and keeps every feedback row it is given."""
+
+    def __init__(self, inner: Policy, ignore_mask: bool = False):
+        self.inner, self.ignore_mask = inner, ignore_mask
+        self.learns = True
+        self.fed: list[Feedback] = []
+
+    def act(self, obs: np.ndarray, mask, context: DecisionContext) -> Decision:
+        if self.ignore_mask:
+            sms = int(np.flatnonzero(ACTION_CHANNEL == CHANNEL_NAMES.index("sms"))[0])
+            return Decision(np.full(len(obs), sms), np.full(len(obs), 0.5))
+        return self.inner.act(obs, mask, context)
+
+    def update(self, feedback: Feedback) -> None:
+        self.fed.append(feedback)
+        self.inner.update(feedback)
+
+
+def _executed_by_market(market, days: dict[int, np.ndarray]):
+    """Records, after each market step, the actions the market executed (the outcome's ``action``)."""
+    step = market.step
+
+    def recording_step(actions=None, priority=None):
+        day = market.day
+        step(actions, priority)
+        days[day] = market.outcome.action.copy()
+
+    market.step = recording_step
+
+
+@pytest.mark.parametrize(("inner", "guard"), [("random", GuardrailConfig(daily_budget=3.0)), ("linucb", GuardrailConfig(daily_budget=3.0)),
+                                              ("forbidden", GuardrailConfig(frequency_cap_7d=1))])
+def test_the_log_holds_what_the_market_executed_row_for_row_and_learners_get_exactly_the_log_rows(inner, guard):
+    """With a binding daily budget (random, LinUCB) and with a policy that proposes forbidden sends, every logged action is the
+    action the market executed for that shopper that day, refused proposals are marked with their reason, and a learner is fed
+    exactly the logged rows (action, propensity, reward)."""
+    executed: dict[int, np.ndarray] = {}
+
+    def factory(market):
+        _executed_by_market(market, executed)
+        base = make_policy("random" if inner == "forbidden" else inner, market, None)
+        return _Spy(base, ignore_mask=inner == "forbidden")
+
+    spy_box = {}
+    result = run_policy(inner, 4, CFG, guard, log_shoppers=-1, factory=lambda m: spy_box.setdefault("spy", factory(m)))
+    log = result.decisions
+    for day, frame in log.groupby("day"):
+        assert np.array_equal(frame["action"].to_numpy(), executed[day][frame["shopper"].to_numpy()])
+    refused = log["refusal"] != ""
+    assert refused.any() and (log.loc[refused, "action"] == 0).all() and (log.loc[refused, "proposed_action"] > 0).all()
+    expected = {"random": {"budget"}, "linucb": {"budget"}, "forbidden": {"consent", "frequency_cap"}}[inner]
+    assert set(log.loc[refused, "refusal"]) <= expected | {"consent", "frequency_cap"} and expected & set(log.loc[refused, "refusal"])
+    assert (log.loc[refused, "propensity"] == 1.0).all()
+    assert audit(log, guard.frequency_cap_7d) == []
+    assert int((log["action"] > 0).sum()) == int(result.daily["sends"].sum())  # every shopper is logged: the log's sends are all sends
+    if inner == "forbidden":
+        assert result.daily["violations"].sum() == int(log["refusal"].isin(["consent", "frequency_cap", "absent"]).sum()) > 0
+    else:
+        assert result.daily["violations"].sum() == 0 and result.daily["budget_refused"].sum() == int((log["refusal"] == "budget").sum())
+    fed = spy_box["spy"].fed
+    matured = log[log["matured"]]
+    assert sum(len(f.day) for f in fed) == len(matured)
+    np.testing.assert_array_equal(np.concatenate([f.actions for f in fed]), matured["action"].to_numpy())
+    np.testing.assert_array_equal(np.concatenate([f.propensity for f in fed]), matured["propensity"].to_numpy())
+    np.testing.assert_array_equal(np.concatenate([f.reward for f in fed]), matured["reward"].to_numpy())
+
+
+def test_the_logged_propensity_is_the_policys_own_where_the_proposal_ran():
+    """Uniform random over the allowed actions: each logged row that ran has propensity 1/|allowed|."""
+    result = run_policy("random", 2, CFG, GUARD, log_shoppers=40)
+    log = result.decisions
+    consents = log[[f"consent_{h}" for h in CHANNEL_NAMES]].to_numpy()
+    allowed_channels = consents.sum(axis=1) * (log["contacts_7d"].to_numpy() < GUARD.frequency_cap_7d)
+    n_allowed = 1 + allowed_channels * (N_ACTIONS - 1) // len(CHANNEL_NAMES)
+    np.testing.assert_allclose(log["propensity"].to_numpy(), 1.0 / n_allowed, rtol=1e-6)  # the policy computes in float32
+    assert (log["refusal"] == "").all() and (log["proposed_action"] == log["action"]).all()
+
+
+def test_attribution_releases_a_decision_with_its_window_profit_only_when_mature():
+    queue = Attribution(window=3)
+    rows, none = np.array([0, 2]), np.zeros(2, dtype=np.int8)
+
+    def day(t, actions):
+        return Decisions.executed(t, rows, np.zeros((2, len(FEATURE_NAMES))), actions, np.ones(2), actions, none, np.zeros(2, dtype=bool))
+
+    queue.add(0, day(0, np.array([5, 0])))
+    for t, profit in enumerate([np.array([1.0, 10, 100]), np.array([2.0, 20, 200])]):
+        queue.credit(t, profit)
+        assert queue.matured(t) is None
+    queue.add(2, day(2, np.array([0, 0])))
+    queue.credit(2, np.array([4.0, 40, 400]))
+    done = queue.matured(2)
+    assert list(done.reward) == [7.0, 700.0] and list(done.action) == [5, 0] and done.matured.all()
+    queue.credit(3, np.array([8.0, 80, 800]))  # credits only the day-2 decisions now
+    rest = queue.unmatured()
+    assert list(rest.reward) == [12.0, 1200.0] and not rest.matured.any() and queue.matured(9) is None

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sim import GuardrailConfig, MarketModel
 from sim.catalogue import ACTION_CHANNEL, N_ACTIONS
 from sim.features import contacts_last_7d
-from sim.guardrails import ACTION_COMMITMENT, trim_to_budget
+from sim.guardrails import ACTION_COMMITMENT, BUDGET, CONSENT, FREQUENCY_CAP, RAN, REFUSALS, VIOLATIONS, guard
 from tests.conftest import small_config
 
 CFG = small_config(size=120, horizon=12)
@@ -37,8 +37,13 @@ def test_no_executed_send_breaks_a_guardrail(seed, cap, budget, days):
         assert (recent[sent] < cap).all()
         if budget > 0:
             assert ACTION_COMMITMENT[actions[sent]].sum() <= budget + 1e-6
-        refused = int(((actions > 0) & ~market.outcome.sent).sum())
-        assert market.totals["violations"] == refused
+        out = market.outcome
+        assert np.array_equal(out.action, np.where(out.sent, actions, 0))  # the outcome says what ran
+        assert np.array_equal(out.refusal > RAN, (actions > 0) & ~out.sent)  # and why each refused proposal did not
+        assert market.totals["violations"] == int(np.isin(out.refusal, VIOLATIONS).sum())
+        assert market.totals["budget_refused"] == int((out.refusal == BUDGET).sum())
+        if budget == 0:
+            assert market.totals["budget_refused"] == 0
 
 
 def test_dense_mask_agrees_with_allows_and_keeps_no_contact_open():
@@ -52,9 +57,31 @@ def test_dense_mask_agrees_with_allows_and_keeps_no_contact_open():
         assert np.array_equal(mask.allows(a), dense[np.arange(market.n_rows), a])
 
 
-def test_budget_keeps_highest_priority_sends():
+def _everyone(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.ones((n, len(set(ACTION_CHANNEL[1:]))), dtype=bool), np.ones(n, dtype=bool), np.ones(n, dtype=bool)
+
+
+def test_budget_keeps_highest_priority_sends_and_stops_at_the_first_that_does_not_fit():
     actions = np.array([5, 5, 5, 0, 5])
     per_send = ACTION_COMMITMENT[5]
-    kept = trim_to_budget(actions, budget=2.5 * per_send, priority=np.array([0.1, 0.9, 0.5, 1.0, 0.2]))
-    assert list(kept) == [0, 5, 5, 0, 0]
-    assert list(trim_to_budget(actions, budget=0.0)) == list(actions)
+    kept = guard(actions, *_everyone(5), budget=2.5 * per_send, priority=np.array([0.1, 0.9, 0.5, 1.0, 0.2]))
+    assert list(kept.executed) == [0, 5, 5, 0, 0]
+    assert [REFUSALS[r] for r in kept.refusal] == ["budget", "", "", "", "budget"]
+    assert list(guard(actions, *_everyone(5), budget=0.0).executed) == list(actions)
+    in_row_order = guard(actions, *_everyone(5), budget=2.5 * per_send)
+    assert list(in_row_order.executed) == [5, 5, 0, 0, 0] and in_row_order.budget_refused == 2 and in_row_order.violations == 0
+
+
+def test_each_refusal_names_the_first_guardrail_a_send_breaks_and_only_mask_breaches_are_violations():
+    """Shopper 0 is absent (and without consent), 1 has no consent (and is at the cap), 2 is at the cap, 3 may be sent."""
+    email = int(np.flatnonzero(ACTION_CHANNEL == 0)[0])
+    consent, present, under_cap = _everyone(4)
+    present[0] = False
+    consent[[0, 1], 0] = False
+    under_cap[[1, 2]] = False
+    checked = guard(np.full(4, email), consent, present, under_cap, budget=0.0)
+    assert [REFUSALS[r] for r in checked.refusal] == ["absent", "consent", "frequency_cap", ""]
+    assert list(checked.executed) == [0, 0, 0, email] and checked.violations == 3
+    assert {CONSENT, FREQUENCY_CAP} <= set(VIOLATIONS) and BUDGET not in VIOLATIONS
+    # a refused send does not use up the budget: the allowed send behind it still fits
+    assert list(guard(np.full(4, email), consent, present, under_cap, budget=ACTION_COMMITMENT[email]).executed) == [0, 0, 0, email]

@@ -1,0 +1,87 @@
+"""The decision log: one row per executed decision, the same columns wherever a decision is made.
+
+A simulated run writes it to ``decisions.parquet`` (:mod:`experiments.runner`), the HTTP service
+appends it to a CSV (the serving package); both take their columns from :data:`LOG_COLUMNS`:
+
+| column | meaning |
+|---|---|
+| ``policy``, ``seed`` | who decided, on which market seed (empty when served) |
+| ``day``, ``shopper`` | the decision day and the shopper (market row, or the customer id when served) |
+| the observation | the features the policy acted on, by name (:data:`sim.features.FEATURE_NAMES`) |
+| ``action`` | the action that ran (0 = no contact) |
+| ``propensity`` | its probability under the policy as it acted, guardrails included (:class:`policies.attribution.Decisions`) |
+| ``proposed_action``, ``proposed_propensity`` | what the policy drew and its probability; equal to the two above where it ran |
+| ``refusal`` | why the proposal did not run (``budget``, ``frequency_cap``, ``consent``, ``absent``), empty where it ran |
+| ``reward`` | profit over the attribution window (:mod:`policies.attribution`), empty when served |
+| ``matured`` | the window closed inside the horizon |
+
+A log is only worth auditing, replaying or evaluating off-policy if it holds what ran;
+:func:`audit` checks what can be checked from the log alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from policies.attribution import Decisions
+from sim.catalogue import ACTION_CHANNEL, CHANNEL_NAMES, N_ACTIONS
+from sim.features import FEATURE_NAMES
+from sim.guardrails import REFUSALS
+
+LOG_COLUMNS: tuple[str, ...] = (
+    "policy", "seed", "day", "shopper", *FEATURE_NAMES, "action", "propensity", "proposed_action", "proposed_propensity",
+    "refusal", "reward", "matured",
+)
+
+
+def log_frame(policy: str, seed: int, decisions: Decisions) -> pd.DataFrame:
+    """The log rows of ``decisions`` made by ``policy`` on market ``seed``, in :data:`LOG_COLUMNS` order."""
+    frame = pd.DataFrame(decisions.obs, columns=list(FEATURE_NAMES))
+    head = {"policy": policy, "seed": seed, "day": decisions.day, "shopper": decisions.rows}
+    for k, (name, value) in enumerate(head.items()):
+        frame.insert(k, name, value)
+    frame["action"] = decisions.action
+    frame["propensity"] = decisions.propensity
+    frame["proposed_action"] = decisions.proposed
+    frame["proposed_propensity"] = decisions.proposed_propensity
+    frame["refusal"] = np.asarray(REFUSALS, dtype=object)[decisions.refusal]
+    frame["reward"] = decisions.reward
+    frame["matured"] = decisions.matured
+    return frame
+
+
+def audit(log: pd.DataFrame, frequency_cap_7d: int) -> list[str]:
+    """What is wrong with a decision log, as far as the log itself can tell (an empty list: nothing).
+
+    Every logged send must have had consent on its channel and the shopper must have been under
+    the frequency cap (the observation's ``consent_<channel>`` and ``contacts_7d``); a refused
+    proposal must have run as no contact with propensity 1; a proposal that ran must be logged
+    with its own propensity; propensities lie in (0, 1]; actions are actions.
+    """
+    problems = []
+    action = log["action"].to_numpy()
+    if ((action < 0) | (action >= N_ACTIONS)).any():
+        problems.append(f"action: values outside [0, {N_ACTIONS - 1}]")
+        return problems
+    sends = np.flatnonzero(action > 0)
+    channel = ACTION_CHANNEL[action[sends]]
+    consent = log[[f"consent_{h}" for h in CHANNEL_NAMES]].to_numpy()[sends, channel]
+    if (consent != 1).any():
+        problems.append(f"{int((consent != 1).sum())} sends on a channel without consent")
+    if (log["contacts_7d"].to_numpy()[sends] >= frequency_cap_7d).any():
+        problems.append(f"sends to shoppers at the frequency cap of {frequency_cap_7d}")
+    refused = log["refusal"].to_numpy() != ""
+    if (action[refused] != 0).any() or (log["propensity"].to_numpy()[refused] != 1).any():
+        problems.append("refused proposals not logged as no contact with propensity 1")
+    ran = ~refused
+    if ((log["proposed_action"].to_numpy()[ran] != action[ran]).any()
+            or (log["proposed_propensity"].to_numpy()[ran] != log["propensity"].to_numpy()[ran]).any()):
+        problems.append("proposals that ran differ from the logged action or propensity")
+    p = log["propensity"].to_numpy()
+    if ((p <= 0) | (p > 1)).any():
+        problems.append("propensities outside (0, 1]")
+    unknown = set(log["refusal"].unique()) - set(REFUSALS)
+    if unknown:
+        problems.append(f"refusal: unknown reasons {sorted(unknown)}; known: {[r for r in REFUSALS if r]}")
+    return problems

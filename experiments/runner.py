@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from experiments.workers import process_pool
 from policies.attribution import Attribution, Decisions
 from policies.base import DecisionContext, Policy
 from policies.decision_log import log_frame
@@ -192,7 +192,7 @@ def run_all(
             if progress:
                 progress(results[-1])
         return results
-    with nullcontext(pool) if pool is not None else ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as executor:
+    with nullcontext(pool) if pool is not None else process_pool(jobs) as executor:
         for result in executor.map(_run_task, tasks):
             results.append(result)
             if progress:

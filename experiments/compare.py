@@ -5,9 +5,8 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import nullcontext
-from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from experiments.report import markdown_table, write_plots, write_report
 from experiments.runner import RunResult, run_all
 from experiments.schema import Config
 from experiments.tensorboard import write_tensorboard
+from experiments.workers import process_pool
 from policies.ppo import PPOConfig, train
 from sim.config import GuardrailConfig, MarketConfig
 
@@ -98,7 +98,7 @@ def run_with_training(cfg: Config, policies: list[str], run_dir: Path,
     if "ppo" not in policies or config.model_path:
         return runs(policies, None), {}
     others = [p for p in policies if p != "ppo"]
-    with ProcessPoolExecutor(max_workers=exp.jobs, mp_context=get_context("spawn")) if exp.jobs > 1 else nullcontext() as pool:
+    with process_pool(exp.jobs) if exp.jobs > 1 else nullcontext() as pool:
         if pool is None:
             model, seconds = timed_training(config, cfg.market, cfg.guardrails, run_dir / "ppo")
             results = runs(others, None)

@@ -12,11 +12,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.io import atomic_write, write_text  # noqa: E402
-from experiments.metrics import HOLDOUT, ORACLE  # noqa: E402
+from experiments.metrics import HOLDOUT, ORACLE, best_rule  # noqa: E402
 from experiments.stats import mean_ci  # noqa: E402
 
 PLOTS = ("cumulative_incremental_profit.png", "action_mix.png", "incremental_by_archetype.png")
@@ -75,7 +76,7 @@ def verdicts(comparison: pd.DataFrame) -> list[str]:
             out.append(f"**{r['policy']}** earns less than {best} ({interval}).")
         else:
             out.append(f"**{r['policy']}** and {best} cannot be told apart with these seeds ({interval}, includes 0).")
-    learners = comparison[~comparison.policy.isin([HOLDOUT, ORACLE, "random", "blast"]) & ~comparison.policy.str.startswith("rules_")]
+    learners = comparison[comparison.policy.map(is_learner)]
     if not learners.empty and not (learners["diff_vs_best_rule_low"] > 0).any():
         out.append(f"No learning policy in this run beats {best} beyond doubt: for a shop like this market, the rules are enough.")
     return out
@@ -95,18 +96,10 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
     """Three figures: cumulative incremental profit with 95% bands, action mix, incremental profit per archetype."""
     paths = []
 
-    style = policy_styles(list(dict.fromkeys(daily.policy)))
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for policy, group in daily.groupby("policy", sort=False):
-        by_day = group.pivot(index="day", columns="seed", values="cumulative_incremental_profit")
-        cis = [mean_ci(by_day.loc[d].to_numpy()) for d in by_day.index]
-        colour, line = style[policy]
-        ax.plot(by_day.index, [c.mean for c in cis], label=policy, color=colour, linestyle=line)
-        ax.fill_between(by_day.index, [c.low for c in cis], [c.high for c in cis], alpha=0.2, color=colour)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set(xlabel="day", ylabel="cumulative incremental profit vs no contact", title="Cumulative incremental profit (mean, 95% CI across seeds)")
-    ax.legend(fontsize=8, ncol=2)
-    paths.append(save_figure(fig, run_dir / PLOTS[0]))
+    policies = list(dict.fromkeys(daily.policy))
+    roles = highlighted(daily)
+    style = policy_styles(policies, roles)
+    paths.append(save_figure(cumulative_figure(daily, roles, style), run_dir / PLOTS[0]))
 
     parts = ("channel", "offer", "slot")
     fig, axes = plt.subplots(1, 3, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 2, 1]})
@@ -132,11 +125,95 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
     return paths
 
 
-def policy_styles(policies: list[str]) -> dict[str, tuple[tuple, str]]:
-    """(colour, line style) per policy, the same in every figure of a report: matplotlib's cycle has 10
-    colours and the default comparison has 15 policies, so the eleventh on takes a colour again, dashed."""
-    palette = plt.get_cmap("tab10").colors
-    return {p: (palette[k % len(palette)], "-" if k < len(palette) else "--") for k, p in enumerate(policies)}
+def is_learner(policy: str) -> bool:
+    """A policy that learns from its own decisions: not the holdout, the oracle, a baseline or a rule set."""
+    return policy not in (HOLDOUT, ORACLE, "random", "blast") and not policy.startswith("rules_")
+
+
+# What the main plot singles out, in legend order, each with its own colour and a label saying why;
+# every other policy is drawn thin and grey beside them and in colour in a panel of its own. The
+# others' colours are the rest of tab10 (no role colour, no grey), solid, then dashed, then dotted.
+ROLE_COLOURS = {"reference": "black", "best learner": "tab:red", "best rule set": "tab:blue",
+                "blast": "tab:orange", "no contact": "tab:green"}
+ROLE_LABELS = {"reference": "the reference", "best learner": "best learner", "best rule set": "best rule set",
+               "blast": "weekly e-mail to all", "no contact": "the holdout"}
+OTHER_COLOURS = tuple(plt.get_cmap("tab10").colors[k] for k in (4, 5, 6, 8, 9))
+OTHER_LINES = ("-", "--", ":")
+FADED = "#b0b0b0"
+
+
+def highlighted(daily: pd.DataFrame) -> dict[str, str]:
+    """Role -> policy for the series the main plot singles out: the oracle (the reference), the learner
+    and the rule set (:func:`experiments.metrics.best_rule`) with the highest mean final cumulative
+    incremental profit, ``blast`` and no contact.
+    A role whose policy did not run is left out. Ties go to the policy listed first, so the same table
+    always gives the same picture."""
+    last = daily[daily.day == daily.day.max()]
+    final = last.groupby("policy", sort=False)["cumulative_incremental_profit"].mean()
+
+    def best(names: list[str]) -> str | None:
+        return max(names, key=lambda p: final[p]) if names else None
+
+    roles = {"reference": ORACLE if ORACLE in final.index else None,
+             "best learner": best([p for p in final.index if is_learner(p)]),
+             "best rule set": best_rule(last.rename(columns={"cumulative_incremental_profit": "incremental_profit"})),
+             "blast": "blast" if "blast" in final.index else None,
+             "no contact": HOLDOUT if HOLDOUT in final.index else None}
+    return {role: policy for role, policy in roles.items() if policy is not None}
+
+
+def policy_styles(policies: list[str], roles: dict[str, str]) -> dict[str, tuple[tuple | str, str]]:
+    """(colour, line style) per policy, the same in every figure of a report: each highlighted policy
+    its role's colour, the others OTHER_COLOURS in the order they ran, solid, then dashed, then dotted
+    (a bar chart hatches what is not solid)."""
+    colour_of = {policy: ROLE_COLOURS[role] for role, policy in roles.items()}
+    others = [p for p in policies if p not in colour_of]
+    style: dict[str, tuple[tuple | str, str]] = {p: (c, "-") for p, c in colour_of.items()}
+    n = len(OTHER_COLOURS)
+    for k, p in enumerate(others):
+        style[p] = (OTHER_COLOURS[k % n], OTHER_LINES[min(k // n, len(OTHER_LINES) - 1)])
+    return style
+
+
+def cumulative_figure(daily: pd.DataFrame, roles: dict[str, str], style: dict) -> plt.Figure:
+    """Mean cumulative incremental profit by day across seeds. Left: the highlighted policies with their
+    95% bands (Student t across seeds) over the others in thin grey. Right: the others alone, each in
+    its own colour on its own scale, so that policies near zero can still be told apart."""
+    curves = {}
+    for policy, group in daily.groupby("policy", sort=False):
+        by_day = group.pivot(index="day", columns="seed", values="cumulative_incremental_profit")
+        curves[policy] = (by_day.index, [mean_ci(by_day.loc[d].to_numpy()) for d in by_day.index])
+    shown = set(roles.values())
+    others = [p for p in curves if p not in shown]
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    for k, policy in enumerate(others):
+        days, cis = curves[policy]
+        left.plot(days, [c.mean for c in cis], color=FADED, lw=0.8, label="other policies (right)" if k == 0 else None)
+    for role, policy in roles.items():
+        days, cis = curves[policy]
+        colour = style[policy][0]
+        left.plot(days, [c.mean for c in cis], color=colour, lw=2.2, label=f"{policy} ({ROLE_LABELS[role]})")
+        left.fill_between(days, [c.low for c in cis], [c.high for c in cis], alpha=0.18, color=colour, lw=0)
+    left.axhline(0, color="black", lw=0.6)
+    left.set(xlabel="day", ylabel="cumulative incremental profit vs no contact", title="Highlighted policies (mean, 95% band across seeds)")
+    handles, labels = left.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("other"))
+    left.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="upper left")
+
+    for policy in others:
+        days, cis = curves[policy]
+        colour, line = style[policy]
+        right.plot(days, [c.mean for c in cis], color=colour, linestyle=line, lw=1.4, label=policy)
+    right.axhline(0, color="black", lw=0.6)
+    right.set(xlabel="day", title="The other policies (mean across seeds)")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if others:
+        right.legend(fontsize=7, ncol=2, loc="best")
+    else:
+        right.set_axis_off()
+    return fig
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:

@@ -1,11 +1,11 @@
-"""The report's verdicts claim only what an interval supports."""
+"""The report's verdicts claim only what an interval supports; its main plot singles out the five series that matter."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from experiments.metrics import SUMMARY_COLUMNS, comparison_table
-from experiments.report import markdown_table, verdicts
+from experiments.report import ROLE_COLOURS, cumulative_figure, highlighted, markdown_table, policy_styles, save_figure, verdicts
 
 
 def summary(seeds: list[int]) -> pd.DataFrame:
@@ -31,3 +31,43 @@ def test_one_seed_gives_no_interval_and_no_verdict():
 def test_several_seeds_give_a_verdict_backed_by_the_paired_interval():
     said = " ".join(verdicts(comparison_table(summary([0, 1, 2]))))
     assert "**linucb** earns more than rules_rfm: paired 95% interval [+1.00, +1.00] per shopper" in said
+
+
+DEFAULT_POLICIES = ["no_contact", "random", "blast", "rules_rfm", "rules_affinity", "rules_winback", "rules_calendar",
+                    "epsilon_greedy", "linucb", "thompson", "bootstrap", "open_value", "open_value_ucb", "ppo", "oracle"]
+
+
+def daily(final: dict[str, float], days: int = 5, seeds: int = 3) -> pd.DataFrame:
+    """Cumulative incremental profit rising linearly to ``final[policy]`` (the same on every seed, plus a small spread)."""
+    rows = [{"policy": p, "seed": s, "day": d, "cumulative_incremental_profit": v * (d + 1) / days + s}
+            for p, v in final.items() for s in range(seeds) for d in range(days)]
+    return pd.DataFrame(rows)
+
+
+def test_main_plot_highlights_the_reference_best_learner_best_rules_blast_and_no_contact():
+    final = dict.fromkeys(DEFAULT_POLICIES, -1.0) | {"no_contact": 0.0, "oracle": 900.0, "blast": 170.0, "rules_rfm": 110.0,
+                                                     "rules_winback": 120.0, "open_value": 250.0, "ppo": 260.0, "random": 400.0}
+    roles = highlighted(daily(final))
+    # random earns most after the oracle here, but it is neither a learner nor a rule set
+    assert roles == {"reference": "oracle", "best learner": "ppo", "best rule set": "rules_winback", "blast": "blast",
+                     "no contact": "no_contact"}
+    style = policy_styles(DEFAULT_POLICIES, roles)
+    assert {style[p][0] for p in roles.values()} == set(ROLE_COLOURS.values()) and all(style[p][1] == "-" for p in roles.values())
+    others = [style[p] for p in DEFAULT_POLICIES if p not in roles.values()]
+    assert len(set(others)) == len(others) == 10  # each of the others a colour and line of its own
+    assert not {c for c, _ in others} & set(ROLE_COLOURS.values())
+
+
+def test_main_plot_leaves_out_roles_that_did_not_run_and_breaks_ties_by_order():
+    roles = highlighted(daily({"no_contact": 0.0, "linucb": 5.0, "thompson": 5.0, "rules_rfm": 1.0}))
+    assert roles == {"best learner": "linucb", "best rule set": "rules_rfm", "no contact": "no_contact"}
+
+
+def test_main_plot_is_the_same_picture_for_the_same_table(tmp_path):
+    table = daily({p: float(k) for k, p in enumerate(DEFAULT_POLICIES)})
+    pictures = []
+    for name in ("a.png", "b.png"):
+        roles = highlighted(table)
+        save_figure(cumulative_figure(table, roles, policy_styles(DEFAULT_POLICIES, roles)), tmp_path / name)
+        pictures.append((tmp_path / name).read_bytes())
+    assert pictures[0] == pictures[1] and len(pictures[0]) > 10_000

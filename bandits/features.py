@@ -62,7 +62,6 @@ BASE_FEATURES = FEATURE_NAMES
 send-only blocks (which see e.g. category purchases) would mistake organic differences between
 shoppers for the effect of a message"""
 CONTACT_FEATURES = ("personal_data", "recency", "frequency", "monetary", "tenure", "contacts_7d", "days_since_contact")
-BLOCKS = ("base", "contact", "offer", "channel", "slot")
 _BOUGHT = [index(f"bought_{c}") for c in CATEGORY_NAMES]
 _VIEWS = [index(f"views_{c}") for c in CATEGORY_NAMES]
 _OPENS = [index(f"opens_{h}") for h in CHANNEL_NAMES]

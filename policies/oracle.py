@@ -80,10 +80,10 @@ class Oracle(Policy):
 
         base = mean_purchase(np.zeros((n, N_CATEGORIES), dtype=np.float32))
         views = st.views[rows]
-        top_viewed = np.where(views.max(axis=1) > 0, views.argmax(axis=1), -1)
+        top_viewed = response.most_viewed(views)
         value = np.empty((n, N_OFFERS), dtype=np.float64)
         for o in range(N_OFFERS):
-            cat = np.where(OFFER_IS_RECOMMENDATION[o], top_viewed, OFFER_CATEGORY[o])
+            cat = response.message_category(OFFER_IS_RECOMMENDATION[o], OFFER_CATEGORY[o], top_viewed)
             covered = (cat[:, None] < 0) | (cat[:, None] == np.arange(N_CATEGORIES))
             uplift = response.offer_uplift(covered, np.full(n, OFFER_APPEAL[o]), np.full(n, OFFER_DEPTH[o]), np.full(n, OFFER_FIXED[o]),
                                            CATEGORY_PRICE, rho, p)

@@ -44,7 +44,6 @@ HOLIDAYS: tuple[Holiday, ...] = (
     Holiday("new_year", 12, 31, (), "all", 14),
 )
 HOLIDAY_NAMES = tuple(h.name for h in HOLIDAYS)
-AUDIENCES = ("all", "women", "men", "parents")
 
 
 def holiday_categories(h: Holiday) -> np.ndarray:

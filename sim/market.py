@@ -288,9 +288,7 @@ class MarketModel(Model):
         a = d.actions[rows]
         m = np.flatnonzero(a > 0)
         offer, channel, slot = offers.action_offer[a[m]], offers.action_channel[a[m]], offers.action_slot[a[m]]
-        seen = views[m]
-        top_viewed = np.where(seen.max(axis=1, initial=0.0) > 0, seen.argmax(axis=1) if m.size else 0, -1)
-        category = np.where(offers.is_recommendation[offer], top_viewed, offers.category[offer])
+        category = response.message_category(offers.is_recommendation[offer], offers.category[offer], response.most_viewed(views[m]))
         rel = response.relevance(response.interest_share(shared[m]), category)
         repeated = (st.last_offer[rows][m] == offer) & (t - st.last_contact_day[rows][m] < 7)
         p_open = response.open_probability(

@@ -36,6 +36,17 @@ def interest_share(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def most_viewed(views: np.ndarray) -> np.ndarray:
+    """(n,) each shopper's most viewed category from decayed views (n, C); -1 for a shopper who viewed none."""
+    return np.where(views.max(axis=1, initial=0.0) > 0, views.argmax(axis=1), -1)
+
+
+def message_category(is_recommendation: np.ndarray, category: np.ndarray, top_viewed: np.ndarray) -> np.ndarray:
+    """(n,) the category a message is about: its offer's own (-1 = every category), or for a recommendation the
+    shopper's most viewed category (:func:`most_viewed`; -1 when none, so it covers every category)."""
+    return np.where(is_recommendation, top_viewed, category)
+
+
 def relevance(share: np.ndarray, category: np.ndarray) -> np.ndarray:
     """How well an offer fits the shopper, in [0, 1].
 

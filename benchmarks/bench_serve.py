@@ -55,12 +55,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.export import export_policy  # noqa: E402
 from experiments.runner import run_policy  # noqa: E402
-from experiments.serve import API_KEY_ENV, CRM_FEATURES  # noqa: E402
+from serving.api import API_KEY_ENV  # noqa: E402
+from serving.export import export_policy  # noqa: E402
 from sim.catalogue import CHANNEL_NAMES  # noqa: E402
 from sim.config import GuardrailConfig, MarketConfig, PopulationConfig  # noqa: E402
-from sim.features import FEATURE_NAMES  # noqa: E402
+from sim.features import CRM_FEATURES, FEATURE_NAMES  # noqa: E402
 from sim.market import MarketModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

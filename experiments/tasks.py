@@ -10,15 +10,15 @@ from experiments.schema import Config
 
 
 def _export(cfg: Config, run_dir: Path) -> None:
-    from experiments import export  # the `serve` extra (ONNX Runtime) loads only for the tasks that need it
+    from serving import export  # the `serve` extra (ONNX Runtime) loads only for the tasks that need it
 
-    export.run_task(cfg, run_dir)
+    export.run_task(cfg.export, cfg.guardrails, run_dir)
 
 
 def _serve(cfg: Config, run_dir: Path) -> None:
-    from experiments import serve  # the `serve` extra (FastAPI, uvicorn, ONNX Runtime)
+    from serving import api  # the `serve` extra (FastAPI, uvicorn, ONNX Runtime)
 
-    serve.run_task(cfg, run_dir)
+    api.run_task(cfg.serve, run_dir)
 
 
 TASKS: dict[str, Callable[[Config, Path], None]] = {

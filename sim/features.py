@@ -5,6 +5,17 @@ who agreed to personalised use of their data; for the others they are 0 and ``pe
 0. Non-personal features (the calendar, the shop's own contact log, channel consents, which a
 CRM must keep to obey them) are shown for everyone. Latent traits never appear here.
 
+One function, :func:`observation`, turns a CRM record into an observation; the market
+(:func:`observe`) and the decision service (:mod:`serving.crm`) both call it, and the guardrail
+mask of both counts recent contacts with :func:`contacts_last_7d`.
+
+A day's observation is made before that day's sends. ``contacts_7d`` counts the messages
+delivered 1 to 7 days before the decision date, ``contacts_30d`` those 1 to 30 days before, and
+``days_since_contact`` is the age of the last one (1 = yesterday). A contact dated on the
+decision date itself has no place in this: the simulator never has one, and the decision service
+refuses a request that carries one (422) rather than decide after a send the policy never saw
+counted.
+
 The table below is generated from :data:`FEATURES` at import, so it cannot disagree with the code.
 
 | Num | Feature | Min | Max | Personal |
@@ -13,13 +24,15 @@ The table below is generated from :data:`FEATURES` at import, so it cannot disag
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.calendar import HOLIDAY_NAMES, birthday_distance
+from sim.calendar import HOLIDAY_NAMES, Calendar, birthday_distance
 from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, SLOTS
 from sim.population import AGE_BANDS, GENDER_FEMALE, GENDER_MALE
+from sim.state import CONTACT_MEMORY
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,15 @@ __doc__ = (__doc__ or "") + "\n".join(
 )
 
 
+CRM_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.personal)
+"""the features a CRM record holds as values; the others follow from consents, the contact history and the date"""
+_CRM = slice(FEATURE_NAMES.index(CRM_FEATURES[0]), FEATURE_NAMES.index(CRM_FEATURES[-1]) + 1)
+assert FEATURE_NAMES[_CRM] == CRM_FEATURES, "the personal features are one block of columns"
+_PERSONAL_DATA = FEATURE_NAMES.index("personal_data")
+_CONSENT = slice(FEATURE_NAMES.index(f"consent_{CHANNEL_NAMES[0]}"), FEATURE_NAMES.index(f"consent_{CHANNEL_NAMES[-1]}") + 1)
+_CONTACTS = [FEATURE_NAMES.index(n) for n in ("contacts_7d", "contacts_30d", "days_since_contact")]
+
+
 def index(name: str) -> int:
     """Column of a feature by name; a clear error for an unknown one."""
     try:
@@ -84,56 +106,96 @@ def index(name: str) -> int:
 def observe(market, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
     """(n, N_FEATURES) float32 observations of ``rows`` on the market's current day.
 
-    ``market`` is a :class:`sim.market.MarketModel`; only its CRM-visible arrays are read.
-    Rows of shoppers who have not joined yet are all zeros but for the calendar.
+    ``market`` is a :class:`sim.market.MarketModel`; only its CRM-visible arrays are read, as
+    :func:`observation` reads a CRM record. Rows of shoppers who have not joined yet are all
+    zeros but for the calendar (the CRM has no row for them, only the date is known).
     """
     st, prof, t = market.state, market.profile, market.day
-    cal = market.calendar
-    n = prof.join_day[rows].size
-    x = np.zeros((n, N_FEATURES), dtype=np.float32)
-    col = 0
+    doy = market.calendar.day_of_year(t)
 
-    def put(values: np.ndarray) -> None:
-        nonlocal col
-        v = values.reshape(n, -1)
+    def crm_values():  # the CRM_FEATURES block by block: one temporary array alive at a time
+        yield np.minimum((t - st.last_purchase_day[rows]).astype(np.float32) / 365.0, 1.0)
+        yield np.log1p(st.purchases[rows].sum(axis=1))
+        yield np.log1p(st.spend[rows])
+        yield (t - prof.join_day[rows]) / 365.0
+        yield np.log1p(st.purchases[rows])
+        yield st.views[rows]
+        yield st.opens[rows]
+        yield st.sessions[rows]
+        yield prof.age_band[rows] / 4.0
+        g = prof.gender_recorded[rows]
+        yield g == GENDER_FEMALE
+        yield g == GENDER_MALE
+        yield birthday_distance(prof.birthday[rows], doy) / 364.0
+
+    x = observation(prof.data_consent[rows], crm_values(), st.consent[rows], st.contacts[:, rows], st.last_contact_day[rows],
+                    market.calendar, t)
+    x[prof.join_day[rows] > t, :CALENDAR_START] = 0.0
+    return x
+
+
+def observation(personal_data: np.ndarray, values: Iterable[np.ndarray], consent: np.ndarray, contacts: np.ndarray,
+                last_contact_day: np.ndarray, calendar: Calendar, day: int) -> np.ndarray:
+    """(n, N_FEATURES) float32 observations from a CRM record of n customers, decided on ``day``.
+
+    The one place an observation is assembled: the market's :func:`observe` and the decision
+    service (:mod:`serving.crm`) both call it, so a policy meets the same numbers in either.
+
+    - ``personal_data``: (n,) bool, consent to personalised use of their data;
+    - ``values``: the :data:`CRM_FEATURES` in their order and in the units of :data:`FEATURES`,
+      as column blocks of n rows (one (n, len(CRM_FEATURES)) array, or narrower blocks from a
+      generator, which keeps one block alive at a time); hidden where ``personal_data`` is False;
+    - ``consent``: (n, H) bool, contact allowed per channel;
+    - ``contacts``, ``last_contact_day``: the contact history (see :func:`contact_features`);
+    - ``calendar``, ``day``: the decision date, ``calendar.date(day)``.
+
+    Every value is clipped to its feature's bounds.
+    """
+    n = personal_data.shape[0]
+    x = np.zeros((n, N_FEATURES), dtype=np.float32)
+    col = _CRM.start
+    for block in values:
+        v = block.reshape(n, -1)
         x[:, col : col + v.shape[1]] = v
         col += v.shape[1]
-
-    joined = prof.join_day[rows] <= t
-    put(prof.data_consent[rows])
-    since = (t - st.last_purchase_day[rows]).astype(np.float32)
-    put(np.minimum(since / 365.0, 1.0))
-    put(np.log1p(st.purchases[rows].sum(axis=1)))
-    put(np.log1p(st.spend[rows]))
-    put((t - prof.join_day[rows]) / 365.0)
-    put(np.log1p(st.purchases[rows]))
-    put(st.views[rows])
-    put(st.opens[rows])
-    put(st.sessions[rows])
-    put(prof.age_band[rows] / 4.0)
-    g = prof.gender_recorded[rows]
-    put(g == GENDER_FEMALE)
-    put(g == GENDER_MALE)
-    put(birthday_distance(prof.birthday[rows], cal.day_of_year(t)) / 364.0)
-    put(st.consent[rows])
-    put(contacts_last_7d(st.contacts, t, rows))
-    put(st.contacts[:, rows].sum(axis=0, dtype=np.int32))
-    put(np.minimum((t - st.last_contact_day[rows]) / 365.0, 1.0))
+    if col != _CRM.stop:
+        raise ValueError(f"values: {col - _CRM.start} columns; the CRM features are {len(CRM_FEATURES)}: {', '.join(CRM_FEATURES)}")
+    x[:, _PERSONAL_DATA] = personal_data
+    x[:, _CONSENT] = consent
+    x[:, _CONTACTS] = np.stack(contact_features(contacts, last_contact_day, day), axis=1)
     weekday = np.zeros(7, dtype=np.float32)
-    weekday[cal.weekday(t)] = 1.0
-    put(np.broadcast_to(weekday, (n, 7)))
-    put(np.broadcast_to(cal.holiday_ramp(t), (n, len(HOLIDAY_NAMES))))
-    assert col == N_FEATURES
-
-    hidden = ~prof.data_consent[rows] | ~joined
-    x[np.ix_(hidden, PERSONAL)] = 0.0
-    x[~joined, :CALENDAR_START] = 0.0  # not a customer yet: the CRM has no row, only the date is known
+    weekday[calendar.weekday(day)] = 1.0
+    x[:, CALENDAR_START:] = np.concatenate([weekday, calendar.holiday_ramp(day)])
+    x[~personal_data.astype(bool), _CRM] = 0.0
     np.clip(x, FEATURE_LOW, FEATURE_HIGH, out=x)
     return x
 
 
-def contacts_last_7d(contacts: np.ndarray, day: int, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
-    """(n,) messages delivered in the 7 days before ``day`` (the frequency cap's window)."""
-    idx = [(day - k) % contacts.shape[0] for k in range(1, 8)]
-    return contacts[:, rows][idx].sum(axis=0, dtype=np.int32)
+def contact_features(contacts: np.ndarray, last_contact_day: np.ndarray, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(contacts_7d, contacts_30d, days_since_contact) of n customers, decided on ``day`` before its own sends.
 
+    ``contacts`` is a ring of :data:`CONTACT_MEMORY` days by n customers: slot ``d % CONTACT_MEMORY``
+    counts the messages delivered on day ``d``, for the days ``day - CONTACT_MEMORY .. day - 1``
+    (a decision precedes the day's sends, so the ring holds nothing of ``day`` itself);
+    ``last_contact_day`` is the day of the last message, however old (:data:`sim.state.NEVER` if none).
+    A contact of age k days (k = 1 yesterday) counts in the last 7 days for k <= 7 and in the
+    last 30 for k <= 30; days since contact is ``min(k_min / 365, 1)``.
+    """
+    return (contacts_last_7d(contacts, day), contacts_before(contacts, day, CONTACT_MEMORY),
+            np.minimum((day - last_contact_day) / 365.0, 1.0))
+
+
+def contacts_last_7d(contacts: np.ndarray, day: int, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+    """(n,) messages delivered in the 7 days before ``day`` (the frequency cap's window); ``contacts`` as in :func:`contact_features`."""
+    return contacts_before(contacts, day, 7, rows)
+
+
+def contacts_before(contacts: np.ndarray, day: int, days: int, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+    """(n,) int32 messages delivered in the ``days`` days before ``day`` (ages 1..days) in the ring ``contacts``."""
+    memory = contacts.shape[0]
+    if not 1 <= days <= memory:
+        raise ValueError(f"days={days}: the contact ring remembers 1..{memory} days")
+    if days == memory:  # ages 1..memory are every slot once
+        return contacts[:, rows].sum(axis=0, dtype=np.int32)
+    idx = [(day - k) % memory for k in range(1, days + 1)]
+    return contacts[:, rows][idx].sum(axis=0, dtype=np.int32)

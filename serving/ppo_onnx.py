@@ -1,7 +1,7 @@
 """MaskablePPO to ONNX: the action-logits network, and the torch probabilities it must reproduce.
 
 This module imports torch and sb3-contrib; only the exporter loads it (lazily), so the serving
-runtime (:mod:`policies.exported`) never does. Any ``MaskablePPO`` ``.zip`` over this project's
+runtime (:mod:`serving.runtime`) never does. Any ``MaskablePPO`` ``.zip`` over this project's
 observation and action spaces can be exported, whoever trained it.
 
 The graph is SB3's own actor path, unchanged: features extractor -> ``mlp_extractor`` policy
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sb3_contrib import MaskablePPO
 
-from policies.exported import ONNX_INPUT, ONNX_OUTPUT
+from serving.runtime import ONNX_INPUT, ONNX_OUTPUT
 from sim.catalogue import N_ACTIONS
 from sim.features import FEATURE_HIGH, FEATURE_LOW, N_FEATURES
 

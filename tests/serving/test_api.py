@@ -21,15 +21,16 @@ import uvicorn
 from hydra import compose, initialize_config_dir
 
 from experiments import cli
-from experiments.export import export_policy
 from experiments.runner import run_policy
 from experiments.schema import Config
-from experiments.serve import API_KEY_ENV, CRM_FEATURES, ApiKeyGate, DecisionLog, run_task
+from serving.api import API_KEY_ENV, ApiKeyGate, run_task
+from serving.decision_log import DecisionLog
+from serving.export import export_policy
 from sim.catalogue import ACTION_NAMES, CHANNEL_NAMES
 from sim.config import ConfigError, GuardrailConfig
-from sim.features import FEATURES
+from sim.features import CRM_FEATURES, FEATURES
 from tests.conftest import small_config
-from tests.experiments.trained import trained
+from tests.serving.trained import trained
 
 KEY = "s3cret-test-key"
 LIMIT = 2 * 1024 * 1024
@@ -53,7 +54,7 @@ def watch(event, args):
 
 sys.addaudithook(watch)
 import uvicorn
-from experiments.serve import create_app
+from serving.api import create_app
 artefact, port, log, key, limit = sys.argv[1:]
 app = create_app(artefact, key, log, int(limit))
 if "torch" in sys.modules:
@@ -248,10 +249,12 @@ def test_the_readmes_example_request_is_answered(server):
     assert answer["customer_id"] == "c-1042" and answer["action_name"] == ACTION_NAMES[answer["action"]]
 
 
-def test_contacts_after_the_decision_date_invalid_json_and_other_content_types_are_refused(server):
+def test_contacts_on_or_after_the_decision_date_invalid_json_and_other_content_types_are_refused(server):
     with server.client() as client:
         res = client.post("/decide", json=customer(contacts=("2025-03-11",)) | {"date": DATE})
         assert res.status_code == 422 and "contacts[0]=2025-03-11: after the decision date 2025-03-10" in res.text
+        res = client.post("/decide/batch", json={"customers": [customer(), customer(contacts=("2025-03-01", DATE))], "date": DATE})
+        assert res.status_code == 422 and f"customers[1].contacts[1]={DATE}: on the decision date {DATE}" in res.text
         res = client.post("/decide", content=b'{"customer_id": ', headers={"content-type": "application/json"})
         assert res.status_code == 422 and res.json()["detail"][0]["type"] == "json_invalid"
         assert client.post("/decide", content=json.dumps(BASE), headers={"content-type": "text/plain"}).status_code == 415
@@ -324,15 +327,15 @@ def test_the_serve_preset_starts_uvicorn_with_the_app_on_one_worker(artefact, tm
 
 def test_the_serve_task_refuses_before_listening(artefact, tmp_path, monkeypatch):
     monkeypatch.delenv(API_KEY_ENV, raising=False)
-    cfg = Config()
+    settings = Config().serve
     with pytest.raises(ConfigError, match="serve.artefact: required"):
-        run_task(cfg, tmp_path)
-    cfg.serve.artefact, cfg.serve.host = str(artefact), "0.0.0.0"
+        run_task(settings, tmp_path)
+    settings.artefact, settings.host = str(artefact), "0.0.0.0"
     with pytest.raises(ConfigError, match="needs an API key"):
-        run_task(cfg, tmp_path)
-    cfg.serve.host, cfg.serve.artefact = "127.0.0.1", str(tmp_path / "nowhere")
+        run_task(settings, tmp_path)
+    settings.host, settings.artefact = "127.0.0.1", str(tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="no such artefact folder"):
-        run_task(cfg, tmp_path)
+        run_task(settings, tmp_path)
 
 
 def test_the_log_drops_a_row_cut_short_and_refuses_a_foreign_file(tmp_path):

@@ -1,4 +1,4 @@
-"""Policies read back from an exported artefact: what the HTTP service decides with, without torch.
+"""The torch-free runtime: policies read back from an exported artefact, as the HTTP service decides with them.
 
 A shop's decision server should not need the training stack (torch, stable-baselines3, the
 simulator's training loop) to answer a request, so each kind of policy has a light runtime:
@@ -8,8 +8,9 @@ simulator's training loop) to answer a request, so each kind of policy has a lig
   numpy here, so the guardrail mask is applied by the same code for every policy and the graph
   stays exactly SB3's network. The chosen action is drawn from the masked distribution, as
   ``MaskablePPO.predict(deterministic=False)`` does, and its probability is the propensity.
-- ``bandit``: the learner class itself (:mod:`bandits`), restored from its portable ``.npz``
-  state; it needs numpy and scipy only. It acts exactly as the live learner does.
+- ``bandit``: the learner class itself (:mod:`bandits`, found through :mod:`policies.registry`),
+  restored from its portable ``.npz`` state; it needs numpy and scipy only. It acts exactly as
+  the live learner does.
 - ``rules``: the YAML rule table, compiled by :mod:`policies.rules`.
 
 "Same choices as the live object" means, per learner: LinUCB is deterministic, so the exported
@@ -24,18 +25,14 @@ off-policy evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from bandits.base import LinearBandit
-from bandits.bootstrap import BootstrapEnsemble
-from bandits.epsilon_greedy import EpsilonGreedy
-from bandits.linucb import LinUCB
-from bandits.open_value import OpenValueThompson, OpenValueUCB
-from bandits.thompson import LinearThompson
+from policies import registry
 from policies.base import Decision, DecisionContext, Policy, sampled
 from policies.rules import RuleTable
 from sim.catalogue import N_ACTIONS
@@ -80,15 +77,25 @@ class OnnxPolicy(Policy):
         return sampled(self.probabilities(obs, mask), context.rng)
 
 
-BANDITS: dict[str, type[LinearBandit]] = {cls.__name__: cls for cls in (EpsilonGreedy, LinUCB, LinearThompson, BootstrapEnsemble, OpenValueThompson, OpenValueUCB)}
-"""the exportable learners by class name: the linear bandits, whose state is a portable .npz. Listed here rather than
-read from :mod:`policies.registry`, which imports every policy, PPO's torch included; a test keeps the two in step."""
+def exportable_bandits() -> Iterator[tuple[str, type[LinearBandit]]]:
+    """(registry name, class) of each learner of :mod:`policies.registry` an artefact can hold: the linear bandits,
+    whose state is a portable ``.npz``. Each is imported when reached."""
+    for name in registry.LEARNERS:
+        cls = registry.LEARNERS[name]
+        if issubclass(cls, LinearBandit):
+            yield name, cls
+
+
+def bandit_class(kind: str) -> type[LinearBandit]:
+    """The exportable learner whose saved states record ``kind``, its class name."""
+    for _, cls in exportable_bandits():
+        if cls.__name__ == kind:
+            return cls
+    raise ValueError(f"unknown bandit class {kind!r}; this offerlab exports {', '.join(cls.__name__ for _, cls in exportable_bandits())}")
 
 
 def _bandit(path: Path, spec: dict) -> Policy:
-    if spec["class"] not in BANDITS:
-        raise ValueError(f"unknown bandit class {spec['class']!r}; this offerlab knows {', '.join(BANDITS)}")
-    policy = BANDITS[spec["class"]].load_state(path)  # refuses a state whose feature layout is not this offerlab's
+    policy = bandit_class(spec["class"]).load_state(path)  # refuses a state whose feature layout is not this offerlab's
     policy.name = spec["name"]
     return policy
 

@@ -162,7 +162,8 @@ def observation(personal_data: np.ndarray, values: Iterable[np.ndarray], consent
         raise ValueError(f"values: {col - _CRM.start} columns; the CRM features are {len(CRM_FEATURES)}: {', '.join(CRM_FEATURES)}")
     x[:, _PERSONAL_DATA] = personal_data
     x[:, _CONSENT] = consent
-    x[:, _CONTACTS] = np.stack(contact_features(contacts, last_contact_day, day), axis=1)
+    for column, counts in zip(_CONTACTS, contact_features(contacts, last_contact_day, day), strict=True):
+        x[:, column] = counts
     weekday = np.zeros(7, dtype=np.float32)
     weekday[calendar.weekday(day)] = 1.0
     x[:, CALENDAR_START:] = np.concatenate([weekday, calendar.holiday_ramp(day)])

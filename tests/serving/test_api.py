@@ -240,11 +240,11 @@ def test_a_bad_payload_gets_422_naming_the_field(case, server):
     assert len(server.rows()) == before
 
 
-def test_the_readmes_example_request_is_answered(server):
-    """The README's curl example must stay a valid request when the CRM features change."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    body = re.search(r"localhost:8000/decide -d '(\{.*?\})'\n", readme, re.S)
-    assert body, "the README's /decide example is gone"
+def test_the_docs_example_request_is_answered(server):
+    """The serving page's curl example must stay a valid request when the CRM features change."""
+    page = (Path(__file__).parents[2] / "docs" / "serving.md").read_text()
+    body = re.search(r"localhost:8000/decide -d '(\{.*?\})'\n", page, re.S)
+    assert body, "the serving page's /decide example is gone"
     answer = decide(server, json.loads(body.group(1)))
     assert answer["customer_id"] == "c-1042" and answer["action_name"] == ACTION_NAMES[answer["action"]]
 

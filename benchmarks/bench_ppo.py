@@ -3,11 +3,11 @@
 What it measures (one table, conditions in its header)
     * ``market``: the training market alone (:class:`sim.vec_env.MarketVecEnv`, every shopper a
       parallel env) stepped with no contact and its action masks read: the ceiling;
-    * ``training``: :func:`policies.ppo.train` for ``--episodes`` episodes of the market (rollout
+    * ``training``: :func:`policies.ppo.training.train` for ``--episodes`` episodes of the market (rollout
       collection with the no-contact twin, then the PPO updates), as ``training.json`` reports it:
       env steps (shopper-days) per wall-clock second, updates included; the evaluations during
       training are switched off except the two of 100 shoppers at the start and the end;
-    * ``decide``: :meth:`policies.ppo.PPOPolicy.act` on one day of a market of ``--decide-sizes``
+    * ``decide``: :meth:`policies.ppo.inference.PPOPolicy.act` on one day of a market of ``--decide-sizes``
       shoppers (masked probabilities and a draw for every shopper), the cost of PPO inside a
       comparison, in decisions per second and seconds per simulated day.
 
@@ -31,8 +31,11 @@ import torch as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from experiments.train_ppo import train  # noqa: E402
 from policies.base import DecisionContext  # noqa: E402
-from policies.ppo import PPOConfig, PPOPolicy, resized, train  # noqa: E402
+from policies.ppo.config import PPOConfig  # noqa: E402
+from policies.ppo.inference import PPOPolicy  # noqa: E402
+from policies.ppo.training import resized  # noqa: E402
 from sim.config import GuardrailConfig, MarketConfig  # noqa: E402
 from sim.market import MarketModel  # noqa: E402
 from sim.vec_env import MarketVecEnv  # noqa: E402

@@ -22,7 +22,8 @@ from experiments.runner import RunResult, run_all
 from experiments.schema import Config
 from experiments.tensorboard import write_tensorboard
 from experiments.workers import process_pool
-from policies.ppo import PPOConfig, train
+from experiments.train_ppo import train
+from policies.ppo.config import PPOConfig
 from sim.config import GuardrailConfig, MarketConfig
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from torch.utils.tensorboard import SummaryWriter
 
 from experiments.metrics import ORACLE
 from experiments.runner import RunResult
@@ -23,6 +22,8 @@ from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, CHANNEL_NAM
 
 def write_tensorboard(results: list[RunResult], daily: pd.DataFrame, hparams: str, run_dir: Path) -> Path:
     """Write the event files; returns the log root."""
+    from torch.utils.tensorboard import SummaryWriter  # torch loads with the first comparison, not with every command
+
     root = run_dir / "tb"
     oracle = {r.seed: r.daily["profit"].to_numpy() for r in results if r.policy == ORACLE}
     parts = {"channel": (ACTION_CHANNEL[1:], CHANNEL_NAMES), "offer": (ACTION_OFFER[1:], OFFER_NAMES), "slot": (ACTION_SLOT[1:], SLOTS)}

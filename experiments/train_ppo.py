@@ -13,8 +13,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from experiments.io import atomic_write, write_table
+from experiments.runner import run_policy
 from experiments.schema import Config
-from policies.ppo import PPOConfig, train
+from policies.ppo.config import PPOConfig
+from sim.config import GuardrailConfig, MarketConfig
+
+
+def train(config: PPOConfig, market: MarketConfig, guardrails: GuardrailConfig, out: Path) -> Path:
+    """:func:`policies.ppo.training.train` with this layer's runner and atomic writes; returns ``out/best_model.zip``.
+
+    The training stack (torch, stable-baselines3) is imported here, at the first training, so that
+    the commands that train nothing start without it.
+    """
+    from policies.ppo.callbacks import Lab
+    from policies.ppo.training import train as train_ppo
+
+    return train_ppo(config, market, guardrails, out, Lab(run_policy=run_policy, atomic_write=atomic_write, write_table=write_table))
 
 
 def run_task(cfg: Config, run_dir: Path) -> None:

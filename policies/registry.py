@@ -1,42 +1,87 @@
-"""Policies by name, as experiment configs list them."""
+"""Policies by name, as experiment configs list them; each class is imported when a policy of its name is first used.
+
+The tables map a name to the ``"module:Class"`` that implements it. Importing this module loads
+none of them, so that a command which builds no policy (``offerlab --help``, ``experiment=serve``,
+``experiment=simulate``) starts without torch, stable-baselines3 or the bandits' compiled kernels,
+and so that ``policies`` does not import ``bandits`` (which imports ``policies.base``: a static
+import from here would make the two packages a cycle).
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bandits import vw
-from bandits.bootstrap import BootstrapEnsemble
-from bandits.epsilon_greedy import EpsilonGreedy
-from bandits.linucb import LinUCB
-from bandits.open_value import OpenValueThompson, OpenValueUCB
-from bandits.thompson import LinearThompson
 from policies.base import Policy
-from policies.baselines import Blast, NoContact, RandomPolicy
-from policies.oracle import Oracle
-from policies.ppo import PPOConfig, PPOPolicy
 from policies.rules import RULES_DIR, RuleTable
-from sim.market import MarketModel
 
-BASELINES = ("no_contact", "random", "blast", "oracle")
-LEARNERS = {"epsilon_greedy": EpsilonGreedy, "linucb": LinUCB, "thompson": LinearThompson, "bootstrap": BootstrapEnsemble,
-            "open_value": OpenValueThompson, "open_value_ucb": OpenValueUCB}
-"""learning policies by name; their hyperparameters come from ``configs/policy/<name>.yaml``"""
-OPTIONAL = {"vw": vw.available()}
-"""learners behind an optional extra, and whether it is installed"""
-if OPTIONAL["vw"]:
-    LEARNERS["vw"] = vw.VowpalPolicy
-TRAINED = {"ppo": PPOConfig}
-"""policies trained before the runs and frozen during them, by name -> their hyperparameters (``configs/policy/<name>.yaml``);
+if TYPE_CHECKING:
+    from sim.market import MarketModel
+
+
+def resolve(path: str) -> Any:
+    """The object a ``"module:name"`` path names, its module imported now (once: Python caches modules)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class ClassTable(Mapping[str, type]):
+    """A read-only ``name -> class`` mapping over ``"module:Class"`` paths: names without imports, a class on lookup."""
+
+    def __init__(self, paths: dict[str, str]):
+        self.paths = paths
+
+    def __getitem__(self, name: str) -> type:
+        return resolve(self.paths[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        return f"ClassTable({self.paths!r})"
+
+
+BASELINES = ClassTable({"no_contact": "policies.baselines:NoContact", "random": "policies.baselines:RandomPolicy",
+                        "blast": "policies.baselines:Blast", "oracle": "policies.oracle:Oracle"})
+"""policies that neither learn nor take hyperparameters; the oracle alone is built on the market it decides for"""
+OPTIONAL = {"vw": importlib.util.find_spec("vowpalwabbit") is not None}
+"""learners behind an optional extra, and whether it is installed (found without importing it)"""
+LEARNERS = ClassTable({
+    "epsilon_greedy": "bandits.epsilon_greedy:EpsilonGreedy",
+    "linucb": "bandits.linucb:LinUCB",
+    "thompson": "bandits.thompson:LinearThompson",
+    "bootstrap": "bandits.bootstrap:BootstrapEnsemble",
+    "open_value": "bandits.open_value:OpenValueThompson",
+    "open_value_ucb": "bandits.open_value:OpenValueUCB",
+    **({"vw": "bandits.vw:VowpalPolicy"} if OPTIONAL["vw"] else {}),
+})
+"""learning policies by name; their hyperparameters are their constructors' keyword arguments (``policies.<name>.<key>=...``)"""
+TRAINED = ClassTable({"ppo": "policies.ppo.config:PPOConfig"})
+"""policies trained before the runs and frozen during them, by name -> their hyperparameters (``policies.<name>.<key>=...``);
 ``experiments/compare.py`` trains them once per comparison"""
+_TRAINED_POLICY = {"ppo": "policies.ppo.inference:PPOPolicy"}
+"""trained policy by name -> the class that acts with its model (``from_file(model_path, deterministic)``)"""
 
 
 def known_policies() -> tuple[str, ...]:
     """Every name :func:`make_policy` accepts: baselines, learners, trained policies, one ``rules_<table>`` per rule table."""
-    return BASELINES + tuple(LEARNERS) + tuple(TRAINED) + tuple(f"rules_{p.stem}" for p in sorted(RULES_DIR.glob("*.yaml")))
+    return tuple(BASELINES) + tuple(LEARNERS) + tuple(TRAINED) + tuple(f"rules_{p.stem}" for p in sorted(RULES_DIR.glob("*.yaml")))
 
 
-def make_policy(name: str, market: MarketModel, params: dict | None = None) -> Policy:
+def learner_class(name: str) -> type:
+    """The class of the learner called ``name`` (``"linucb"`` -> :class:`bandits.linucb.LinUCB`), imported now."""
+    if name not in LEARNERS:
+        raise ValueError(f"learner {name!r}: unknown; allowed: {', '.join(LEARNERS)}")
+    return LEARNERS[name]
+
+
+def make_policy(name: str, market: MarketModel | None, params: dict | None = None) -> Policy:
     """A fresh policy for one run on ``market`` (only the oracle keeps a reference to it).
 
     ``params`` are a learner's hyperparameters (a trained policy's: with ``model_path`` set); an
@@ -46,20 +91,16 @@ def make_policy(name: str, market: MarketModel, params: dict | None = None) -> P
         params = dict(params or {})
         state = params.pop("state", "")
         return saved_learner(name, Path(state), params) if state else configured(name, LEARNERS[name], params)
-    if name == "ppo":
-        config = configured(name, PPOConfig, params)
+    if name in TRAINED:
+        config = configured(name, TRAINED[name], params)
         if not config.model_path:
-            raise ValueError("policies.ppo.model_path is empty: PPO needs a trained model (a comparison trains one into <run>/ppo/; "
-                             "offerlab experiment=train_ppo trains one alone)")
-        return PPOPolicy.from_file(Path(config.model_path), config.deterministic)
-    if name == "no_contact":
-        return NoContact()
-    if name == "random":
-        return RandomPolicy()
-    if name == "blast":
-        return Blast()
+            raise ValueError(f"policies.{name}.model_path is empty: {name.upper()} needs a trained model (a comparison trains one into "
+                             f"<run>/{name}/; offerlab experiment=train_{name} trains one alone)")
+        return resolve(_TRAINED_POLICY[name]).from_file(Path(config.model_path), config.deterministic)
     if name == "oracle":
-        return Oracle(market)
+        return BASELINES[name](market)
+    if name in BASELINES:
+        return BASELINES[name]()
     if name.startswith("rules_") and (RULES_DIR / f"{name[len('rules_'):]}.yaml").exists():
         return RuleTable.from_yaml(name[len("rules_"):])
     raise ValueError(f"policy {name!r}: unknown; allowed: {', '.join(known_policies())}")

@@ -4,6 +4,9 @@ does, masks always hold, the twin baseline is exact, bad hyperparameters fail be
 from __future__ import annotations
 
 import dataclasses
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +18,12 @@ from sb3_contrib import MaskablePPO
 
 from experiments import cli, schema
 from experiments.runner import run_policy
+from experiments.train_ppo import train
 from policies.base import DecisionContext
-from policies.ppo import FactoredHead, PPOConfig, PPOPolicy, TrainingEnv, train
+from policies.ppo.config import PPOConfig
+from policies.ppo.inference import PPOPolicy
+from policies.ppo.network import FactoredHead
+from policies.ppo.reward import TrainingEnv
 from policies.registry import check_params, make_policy
 from sim.catalogue import N_ACTIONS
 from sim.config import ConfigError, GuardrailConfig, NetworkConfig, ResponseParams
@@ -168,3 +175,19 @@ def test_factored_draws_follow_the_masked_distribution(tiny_run):
     share = np.bincount(drawn, minlength=len(probs)) / len(drawn)
     assert (share[probs == 0] == 0).all()
     assert np.abs(share - probs).max() < 4 * np.sqrt(probs.max() / len(drawn))  # within 4 standard errors
+
+
+def test_acting_needs_no_training_stack_and_the_config_no_torch():
+    """Serving or evaluating a trained model imports the network and the policy, not the loop, its callbacks or the runner."""
+    probe = ("import sys, policies.ppo.config; print('torch' in sys.modules)\n"
+             "import policies.ppo.inference; print(sorted(m for m in sys.modules if m.startswith(('policies.ppo.', 'experiments'))))")
+    res = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:2] == ["False", "['policies.ppo.config', 'policies.ppo.inference', 'policies.ppo.network']"]
+
+
+@pytest.mark.parametrize("name", ["FactoredPolicy", "UnitFeatures", "Twin"])
+def test_models_and_checkpoints_saved_before_the_package_split_still_load(name):
+    """A saved MaskablePPO zip names its policy and feature classes, a checkpoint its Twin, as ``policies.ppo.<class>``."""
+    cls = pickle.loads(f"cpolicies.ppo\n{name}\n.".encode())  # the reference an old pickle holds (protocol 0: module, name)
+    assert cls.__name__ == name and cls.__module__.startswith("policies.ppo.")

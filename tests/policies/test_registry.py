@@ -1,0 +1,57 @@
+"""The policy registry: names without imports, a class on first use, the same errors as before."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from policies import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "stable_baselines3", "sb3_contrib", "numba", "bandits", "vowpalwabbit")
+"""what importing the registry must not load: the training stack, the bandits' compiled kernels, the bandits themselves"""
+
+
+def loaded_after(code: str) -> list[str]:
+    """The modules of ``HEAVY`` (and their submodules) that a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))"
+    res = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_registry_loads_no_policy_module():
+    assert loaded_after("import policies.registry; policies.registry.known_policies()") == []
+
+
+def test_a_learner_is_imported_when_first_used():
+    loaded = loaded_after("from policies.registry import learner_class; learner_class('linucb')")
+    assert "bandits" in loaded and "torch" not in loaded
+
+
+def test_learner_class_names_the_class_of_each_learner():
+    from bandits.linucb import LinUCB
+
+    assert registry.learner_class("linucb") is LinUCB
+    assert all(isinstance(registry.learner_class(name), type) for name in registry.LEARNERS)
+    with pytest.raises(ValueError, match=r"learner 'rules_rfm': unknown; allowed: epsilon_greedy, linucb"):
+        registry.learner_class("rules_rfm")
+
+
+def test_every_name_in_the_tables_resolves_to_a_class():
+    for table in (registry.BASELINES, registry.LEARNERS, registry.TRAINED):
+        for name in table:
+            assert isinstance(table[name], type), name
+
+
+def test_bad_names_and_hyperparameters_fail_naming_them():
+    with pytest.raises(ValueError, match=r"policy 'nope': unknown; allowed: no_contact, random, blast, oracle, epsilon_greedy"):
+        registry.make_policy("nope", None)
+    with pytest.raises(ValueError, match=r"policies\.linucb\.alpha=-1: must be >= 0"):
+        registry.make_policy("linucb", None, {"alpha": -1})
+    with pytest.raises(ValueError, match=r"policies\.linucb: .*unexpected keyword argument 'alfa'"):
+        registry.make_policy("linucb", None, {"alfa": 1.0})

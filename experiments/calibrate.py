@@ -50,7 +50,8 @@ from experiments.io import write_table, write_text
 from experiments.replay import simulate_experiment
 from experiments.schema import CalibrationConfig, Config
 from sim.config import MarketConfig
-from sim.customers import PROJECT_DIR, CustomerTable
+from sim.customers import CustomerTable
+from sim.resources import source_checkout
 
 DECIMALS = 4
 RECENCY_BANDS = ([1, 3], [4, 6], [7, 9], [10, 12])
@@ -282,8 +283,9 @@ def run_task(cfg: Config, run_dir: Path) -> None:
     market, fit_table, params, summary = fit(cfg)
     text = preset_text(market, fit_table, summary, cfg.calibration)
     write_text(text, run_dir / "hillstrom.yaml")
-    if cfg.calibration.preset:
-        write_text(text, PROJECT_DIR / cfg.calibration.preset)
+    preset = preset_path(cfg.calibration.preset)
+    if preset is not None:
+        write_text(text, preset)
     write_table(fit_table, run_dir / "fit.csv")
     write_table(params, run_dir / "fit_parameters.csv")
     print(params.to_string(index=False))
@@ -292,5 +294,25 @@ def run_task(cfg: Config, run_dir: Path) -> None:
         f"\nloss {summary['loss']:.2f} over {summary['moments']} moments, {summary['parameters']} parameters; "
         f"{summary['evaluations']} simulations in {summary['seconds']:.0f} s ({summary['status']})"
     )
-    if cfg.calibration.preset:
-        print(f"preset: {PROJECT_DIR / cfg.calibration.preset}")
+    if preset is not None:
+        print(f"preset: {preset}")
+    elif cfg.calibration.preset:
+        print(f"preset: {run_dir / 'hillstrom.yaml'} only: calibration.preset={cfg.calibration.preset!r} is relative to a source "
+              f"checkout and offerlab runs from an installed copy; give an absolute path to write the preset there too")
+
+
+def preset_path(preset: str) -> Path | None:
+    """Where the fit writes the market preset besides the run folder, or None for nowhere.
+
+    An absolute ``calibration.preset`` is taken as given; a relative one (the default,
+    ``configs/market/hillstrom.yaml``) is relative to the source checkout, whose configs it
+    refreshes. An installed copy has no checkout: its configs are part of the installation and are
+    left alone, and the preset is written only into the run folder.
+    """
+    if not preset:
+        return None
+    path = Path(preset)
+    if path.is_absolute():
+        return path
+    checkout = source_checkout()
+    return checkout / path if checkout is not None else None

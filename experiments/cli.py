@@ -16,10 +16,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from experiments import schema
+from experiments.io import remove_temporaries
 from experiments.tasks import TASKS
 from sim.config import ConfigError
+from sim.resources import config_dir
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
+CONFIG_DIR = str(config_dir())
+"""the installed ``configs`` package's folder (a checkout's ``configs/``), so the command runs from any directory"""
 
 schema.register()
 
@@ -32,6 +35,7 @@ def run(cfg: DictConfig, run_dir: Path, policy: str | None = None) -> None:
     typed = schema.to_config(cfg, policy)
     if typed.task not in TASKS:
         raise ConfigError(f"task={typed.task!r}: unknown; allowed: {', '.join(TASKS)}")
+    remove_temporaries(run_dir)  # what a run killed in this folder left half-written
     TASKS[typed.task](typed, run_dir)
     print(f"outputs: {run_dir}")
 

@@ -20,9 +20,10 @@ import pandas as pd
 
 from experiments.stats import Interval, mean_ci, proportion_ci, proportion_diff_ci, welch_diff_ci
 from sim.config import ConfigError
-from sim.customers import PROJECT_DIR, CustomerTable, load_customers
+from sim.customers import CustomerTable, load_customers
+from sim.resources import data_dir
 
-DATA = PROJECT_DIR / "data" / "hillstrom.csv.gz"
+DATA = data_dir() / "hillstrom.csv.gz"
 CONTROL = "No E-Mail"
 ARMS = (CONTROL, "Mens E-Mail", "Womens E-Mail")
 CAMPAIGN_OF_ARM = {"Mens E-Mail": "mens_email", "Womens E-Mail": "womens_email"}

@@ -1,7 +1,9 @@
 """Writing result files so that a stopped run never leaves a half-written one.
 
 Each file is written to a temporary name in the same folder and renamed into place: a rename
-within one file system is atomic, so a reader sees the old file, the new file, or none.
+within one file system is atomic, so a reader sees the old file, the new file, or none. A run
+killed outright (``kill -9``) leaves its temporaries behind; a rerun into the same folder removes
+them first (:func:`remove_temporaries`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import pandas as pd
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+TEMPORARY = ".*.tmp"
+"""names of files being written: :func:`atomic_write`'s ``.<name>.<random>.tmp``, :class:`experiments.compare.DecisionWriter`'s ``.<name>.tmp``"""
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -46,3 +50,15 @@ def write_table(df: pd.DataFrame, path: Path) -> Path:
 
 def write_text(text: str, path: Path) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries in ``folder`` and its subfolders (files a killed run never renamed into place); the removed paths.
+
+    Called as a run starts, so only a run's own folder is given: nothing is being written there yet.
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.rglob(TEMPORARY) if p.is_file()] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

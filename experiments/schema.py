@@ -8,16 +8,16 @@ a message naming the key, the value and what is allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from policies.registry import LEARNERS, OPTIONAL, TRAINED, check_params, known_policies
+from policies.registry import LEARNERS, OPTIONAL, TRAINED, check_params, known_policies, make_policy
 from sim.config import ConfigError, GuardrailConfig, MarketConfig, bounded, validate
+from sim.resources import config_dir
 
-POLICY_DIR = Path(__file__).resolve().parents[1] / "configs" / "policy"
+POLICY_DIR = config_dir() / "policy"
 
 @dataclass
 class ExperimentConfig:
@@ -55,7 +55,8 @@ class CalibrationConfig:
     max_steps: int = bounded(20, ge=1, le=1000)
     """most trust-region steps of the fit (a step is one simulation, a new Jacobian one per fitted parameter)"""
     preset: str = "configs/market/hillstrom.yaml"
-    """where the fit writes the fitted market preset, relative to the project or absolute (empty = only into the run folder)"""
+    """where the fit writes the fitted market preset besides the run folder: absolute, or relative to the source checkout
+    (empty, or relative when offerlab is installed rather than checked out = only into the run folder)"""
 
 
 @dataclass
@@ -150,9 +151,6 @@ def to_config(cfg: DictConfig, policy: str | None = None) -> Config:
         obj.experiment.policies = [policy]
     if obj.seed is not None:
         obj.experiment.seeds = [obj.seed]
-    for name in obj.experiment.policies:
-        if name not in known:
-            raise ConfigError(f"experiment.policies: {name!r} is unknown; allowed: {', '.join(known)}")
     for name, params in obj.policies.items():
         if name in OPTIONAL and not OPTIONAL[name]:
             continue  # hyperparameters of a learner whose extra is not installed: unused
@@ -164,4 +162,29 @@ def to_config(cfg: DictConfig, policy: str | None = None) -> Config:
             raise ConfigError(str(e)) from None
     if not obj.experiment.seeds or any(s < 0 for s in obj.experiment.seeds) or len(set(obj.experiment.seeds)) != len(obj.experiment.seeds):
         raise ConfigError(f"experiment.seeds={obj.experiment.seeds}: must be distinct integers >= 0, at least one")
+    check_policies(obj.experiment.policies, obj.policies)
     return obj
+
+
+def check_policies(names: list[str], params: dict[str, Any]) -> None:
+    """Build every policy of ``names`` once, without a market, so that a bad one fails before the first run.
+
+    A run builds its policy inside a worker process, after other runs have finished: a rule table
+    naming an unknown field would otherwise fail minutes into an experiment. Building parses and
+    checks each rule table and each learner's hyperparameters; a trained policy (PPO) is not
+    built, its hyperparameters are checked by :func:`to_config`. A policy behind an optional extra
+    that is not installed is named with the extra to install.
+    """
+    known = known_policies()
+    for name in names:
+        if name in OPTIONAL and not OPTIONAL[name]:
+            raise ConfigError(f"experiment.policies: {name!r} needs the optional extra {name}, which is not installed: "
+                              f"pip install 'offerlab[{name}]'")
+        if name not in known:
+            raise ConfigError(f"experiment.policies: {name!r} is unknown; allowed: {', '.join(known)}")
+        if name in TRAINED:
+            continue
+        try:
+            make_policy(name, None, params.get(name))
+        except (ValueError, FileNotFoundError) as e:
+            raise ConfigError(f"experiment.policies: {name}: {e}") from None

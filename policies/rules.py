@@ -32,8 +32,9 @@ from sim.calendar import HOLIDAY_NAMES
 from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, OFFER_NAMES, SLOTS, encode
 from sim.features import index
 from sim.guardrails import ActionMask
+from sim.resources import config_dir
 
-RULES_DIR = Path(__file__).resolve().parents[1] / "configs" / "rules"
+RULES_DIR = config_dir() / "rules"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 GENDERS = {"unknown": 0, "female": 1, "male": 2}
 BEST_OPENED = "best_opened"

@@ -46,8 +46,8 @@ import pandas as pd
 from sim.catalogue import CATEGORY_NAMES, CATEGORY_PRICE, CHANNEL_NAMES, N_CATEGORIES
 from sim.config import ARCHETYPES, ConfigError, CustomerEffects, PopulationConfig
 from sim.population import Profile, Traits, draw_population
+from sim.resources import root
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 AREAS = ("Urban", "Suburban", "Rural")
 AREA_ALIASES = {"surburban": "Suburban"}
 """spellings accepted for an area besides its name (the Hillstrom file's own misspelling)"""
@@ -91,18 +91,19 @@ class CustomerTable:
 
 
 def resolve(path: str | Path) -> Path:
-    """A table's path: as given if it exists (absolute, or relative to the working directory), else in the project."""
+    """A table's path: as given if it exists (absolute, or relative to the working directory), else among the shipped
+    files (``data/hillstrom.csv.gz``, see :mod:`sim.resources`)."""
     p = Path(path)
     if p.exists() or p.is_absolute():
         return p
-    return PROJECT_DIR / p
+    return root() / p
 
 
 def load_customers(path: str | Path) -> CustomerTable:
     """Read and check a customer table (``.csv``, ``.csv.gz`` or ``.parquet``); see the module docstring."""
     p = resolve(path)
     if not p.exists():
-        raise ConfigError(f"customer table {path}: no such file (looked in the working directory and in {PROJECT_DIR})")
+        raise ConfigError(f"customer table {path}: no such file (looked in the working directory and in {root()})")
     name = p.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         frame = pd.read_csv(p)

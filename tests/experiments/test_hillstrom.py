@@ -12,9 +12,9 @@ from experiments import calibrate, hillstrom, replay, schema
 from experiments.cli import CONFIG_DIR
 from experiments.schema import CalibrationConfig, Config
 from sim.config import MarketConfig
-from sim.customers import PROJECT_DIR
+from sim.resources import config_dir
 
-PRESET = PROJECT_DIR / "configs" / "market" / "hillstrom.yaml"
+PRESET = config_dir() / "market" / "hillstrom.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,12 @@ def test_a_preset_header_round_trips(tmp_path):
     pd.testing.assert_frame_equal(recorded, fit_table[["moment", "target", "fitted", "se"]])
     body = OmegaConf.load(path)
     assert body.defaults == ["market_schema", "_self_"] and body.name == "x"
+
+
+def test_the_preset_goes_into_a_checkout_or_an_absolute_path_and_an_installed_copy_keeps_its_configs(tmp_path, monkeypatch):
+    assert calibrate.preset_path("") is None
+    assert calibrate.preset_path(str(tmp_path / "p.yaml")) == tmp_path / "p.yaml"
+    assert calibrate.preset_path("configs/market/hillstrom.yaml") == PRESET  # this checkout's preset
+    monkeypatch.setattr(calibrate, "source_checkout", lambda: None)  # installed from a wheel
+    assert calibrate.preset_path("configs/market/hillstrom.yaml") is None
+    assert calibrate.preset_path(str(tmp_path / "p.yaml")) == tmp_path / "p.yaml"

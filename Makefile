@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test wheel-smoke bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The wheel installed (not editable) into a fresh virtual environment runs the smoke job from another directory.
+wheel-smoke:
+	PYTHON=$(PYTHON) bash .ci/wheel_smoke
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from policies.registry import LEARNERS, OPTIONAL, TRAINED, check_params, known_policies, make_policy
+from policies.registry import LEARNERS, OPTIONAL, TRAINED, check_params, hyperparameters, known_policies, make_policy
 from sim.config import ConfigError, GuardrailConfig, MarketConfig, bounded, validate
 from sim.resources import config_dir
 
@@ -118,15 +118,19 @@ def register() -> None:
     """Put the schemas where the YAML files' defaults lists find them, and make every policy a choice of ``policy=``.
 
     A learner's ``configs/policy/<name>.yaml`` is already a choice (its ``# @package policies.<name>``
-    header puts it where its hyperparameters live); every other policy (baselines, ``rules_<table>``)
-    gets an empty choice here, so ``offerlab policy=rules_rfm`` composes, ``--help`` and tab
-    completion list it, and an unknown name is refused by Hydra with the list of choices.
+    header puts it where its hyperparameters live); it composes on ``policy_defaults/<name>``, the
+    defaults its code holds (:func:`policies.registry.hyperparameters`), so the YAML holds none. Every
+    other policy (baselines, ``rules_<table>``) gets an empty choice here, so ``offerlab policy=rules_rfm``
+    composes, ``--help`` and tab completion list it, and an unknown name is refused by Hydra with the
+    list of choices.
     """
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="market", name="market_schema", node=MarketConfig)
     cs.store(group="guardrails", name="guardrails_schema", node=GuardrailConfig)
     with_yaml = {p.stem for p in POLICY_DIR.glob("*.yaml")}
+    for name in sorted(with_yaml):
+        cs.store(group="policy_defaults", name=name, node=hyperparameters(name))
     for name in known_policies():
         if name not in with_yaml:
             cs.store(group="policy", name=name, node={}, package="_global_")  # sets nothing: the choice is the point

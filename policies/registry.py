@@ -9,8 +9,10 @@ import from here would make the two packages a cycle).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
+import inspect
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,16 +54,18 @@ BASELINES = ClassTable({"no_contact": "policies.baselines:NoContact", "random": 
 """policies that neither learn nor take hyperparameters; the oracle alone is built on the market it decides for"""
 OPTIONAL = {"vw": importlib.util.find_spec("vowpalwabbit") is not None}
 """learners behind an optional extra, and whether it is installed (found without importing it)"""
-LEARNERS = ClassTable({
+_LEARNER_PATHS = {
     "epsilon_greedy": "bandits.epsilon_greedy:EpsilonGreedy",
     "linucb": "bandits.linucb:LinUCB",
     "thompson": "bandits.thompson:LinearThompson",
     "bootstrap": "bandits.bootstrap:BootstrapEnsemble",
     "open_value": "bandits.open_value:OpenValueThompson",
     "open_value_ucb": "bandits.open_value:OpenValueUCB",
-    **({"vw": "bandits.vw:VowpalPolicy"} if OPTIONAL["vw"] else {}),
-})
-"""learning policies by name; their hyperparameters are their constructors' keyword arguments (``policies.<name>.<key>=...``)"""
+    "vw": "bandits.vw:VowpalPolicy",
+}
+LEARNERS = ClassTable({name: path for name, path in _LEARNER_PATHS.items() if OPTIONAL.get(name, True)})
+"""learning policies by name (those of an optional extra when it is installed); their hyperparameters are their
+constructors' keyword arguments (``policies.<name>.<key>=...``)"""
 TRAINED = ClassTable({"ppo": "policies.ppo.config:PPOConfig"})
 """policies trained before the runs and frozen during them, by name -> their hyperparameters (``policies.<name>.<key>=...``);
 ``experiments/compare.py`` trains them once per comparison"""
@@ -79,6 +83,25 @@ def learner_class(name: str) -> type:
     if name not in LEARNERS:
         raise ValueError(f"learner {name!r}: unknown; allowed: {', '.join(LEARNERS)}")
     return LEARNERS[name]
+
+
+def hyperparameters(name: str) -> dict[str, Any]:
+    """The default hyperparameters of learner or trained policy ``name``, read from its code: their one copy.
+
+    A learner's are its constructor's keyword defaults, and ``state`` (a saved state to start
+    from; empty: none) where it can resume one; a trained policy's are the fields of its config
+    dataclass. ``configs/policy/<name>.yaml`` composes on top of them
+    (:func:`experiments.schema.register`), so ``offerlab --cfg job`` shows them. A learner of an
+    optional extra has them whether or not the extra is installed.
+    """
+    if name in TRAINED:
+        return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                for f in dataclasses.fields(TRAINED[name])}
+    if name not in _LEARNER_PATHS:
+        raise ValueError(f"policy {name!r}: has no hyperparameters; these have some: {', '.join([*_LEARNER_PATHS, *TRAINED])}")
+    cls = resolve(_LEARNER_PATHS[name])
+    params = {k: p.default for k, p in inspect.signature(cls).parameters.items() if p.default is not p.empty}
+    return {**params, "state": ""} if hasattr(cls, "load_state") else params
 
 
 def make_policy(name: str, market: MarketModel | None, params: dict | None = None) -> Policy:

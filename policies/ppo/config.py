@@ -35,6 +35,7 @@ class PPOConfig:
     """1 = Monte Carlo returns: with less, the value net's errors bias the advantage of contacting (see the README)"""
     clip_range: float = bounded(0.2, gt=0.0, le=1.0)
     ent_coef: float = bounded(0.0, ge=0.0, le=1.0)
+    """entropy bonus; 0, since a bonus would push toward the 255 send actions, i.e. toward contacting"""
     vf_coef: float = bounded(0.5, ge=0.0, le=10.0)
     max_grad_norm: float = bounded(0.5, gt=0.0, le=100.0)
     net_arch: list[int] = field(default_factory=lambda: [64, 64])

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from bandits.base import LinearBandit, best_allowed
 from bandits.bootstrap import BootstrapEnsemble
@@ -17,14 +14,12 @@ from bandits.linear import RidgeModel, mean_scores, variances
 from bandits.linucb import LinUCB
 from bandits.thompson import LinearThompson
 from policies.base import DecisionContext, Feedback
-from policies.registry import LEARNERS as REGISTERED
 from policies.registry import make_policy
 from sim.catalogue import N_ACTIONS, N_CHANNELS, encode
 from sim.features import N_FEATURES
 from sim.guardrails import ActionMask
 from tests.conftest import contexts
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "policy"
 
 LEARNERS = {
     "epsilon_greedy": lambda: EpsilonGreedy(epsilon=0.1),
@@ -266,14 +261,3 @@ def test_linucb_decisions_in_flight_narrow_the_width_of_what_they_tried_until_th
     policy.update(Feedback(np.ones(200), obs, tried, np.ones(200), rng.normal(size=200)))
     assert policy.in_flight == {}
     np.testing.assert_array_equal(policy.design(), policy.model.A)
-
-
-@pytest.mark.parametrize("name", list(REGISTERED))
-def test_each_learners_config_file_holds_its_defaults(name):
-    """``configs/policy/<name>.yaml`` (what the CLI runs) and the class's defaults (what the benchmarks and
-    ``make_policy(name, market)`` get) are the same hyperparameters: a default changed in one place only would
-    make the benchmark measure another learner than the comparison runs."""
-    config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-    config.pop("state", None)  # a saved state to start from, not a hyperparameter
-    defaults = {k: p.default for k, p in inspect.signature(REGISTERED[name]).parameters.items() if p.default is not p.empty}
-    assert config == defaults

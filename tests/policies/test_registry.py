@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
+from experiments import cli
 from policies import registry
 
 ROOT = Path(__file__).resolve().parents[2]
+POLICY_DIR = Path(cli.CONFIG_DIR) / "policy"
 HEAVY = ("torch", "stable_baselines3", "sb3_contrib", "numba", "bandits", "vowpalwabbit")
 """what importing the registry must not load: the training stack, the bandits' compiled kernels, the bandits themselves"""
 
@@ -55,3 +61,31 @@ def test_bad_names_and_hyperparameters_fail_naming_them():
         registry.make_policy("linucb", None, {"alpha": -1})
     with pytest.raises(ValueError, match=r"policies\.linucb: .*unexpected keyword argument 'alfa'"):
         registry.make_policy("linucb", None, {"alfa": 1.0})
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in POLICY_DIR.glob("*.yaml")))
+def test_each_policy_config_composes_on_its_codes_defaults_and_copies_none(name):
+    """The CLI runs the code's defaults (what ``make_policy(name, market)`` and the benchmarks get), with the values
+    ``configs/policy/<name>.yaml`` sets on top; a value set there equal to its default would be a second copy."""
+    own = {k: v for k, v in yaml.safe_load((POLICY_DIR / f"{name}.yaml").read_text()).items() if k != "defaults"}
+    defaults = registry.hyperparameters(name)
+    assert own.keys() <= defaults.keys() and all(own[k] != defaults[k] for k in own)
+    with initialize_config_dir(config_dir=cli.CONFIG_DIR, version_base="1.3"):
+        composed = OmegaConf.to_container(compose(config_name="config").policies[name])
+    assert composed == {**defaults, **own}
+
+
+@pytest.mark.parametrize("name", list(registry.LEARNERS))
+def test_a_learners_defaults_are_those_it_is_built_with(name):
+    learner = registry.make_policy(name, None)
+    defaults = {k: v for k, v in registry.hyperparameters(name).items() if k != "state"}
+    built = learner.params() if hasattr(learner, "params") else {k: getattr(learner, k) for k in defaults}
+    assert built == defaults
+
+
+def test_a_trained_policys_defaults_are_its_config_dataclass():
+    from policies.ppo.config import PPOConfig
+
+    assert registry.hyperparameters("ppo") == dataclasses.asdict(PPOConfig())
+    with pytest.raises(ValueError, match=r"policy 'oracle': has no hyperparameters; these have some: epsilon_greedy"):
+        registry.hyperparameters("oracle")

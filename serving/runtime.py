@@ -81,7 +81,7 @@ def exportable_bandits() -> Iterator[tuple[str, type[LinearBandit]]]:
     """(registry name, class) of each learner of :mod:`policies.registry` an artefact can hold: the linear bandits,
     whose state is a portable ``.npz``. Each is imported when reached."""
     for name in registry.LEARNERS:
-        cls = registry.LEARNERS[name]
+        cls = registry.learner_class(name)
         if issubclass(cls, LinearBandit):
             yield name, cls
 

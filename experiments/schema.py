@@ -40,7 +40,7 @@ class ExperimentConfig:
 
 @dataclass
 class CalibrationConfig:
-    """The Hillstrom replay and fit (``experiments/replay.py``, ``experiments/calibrate.py``)."""
+    """The Hillstrom replay and fit (``experiments/calibration/replay.py``, ``experiments/calibration/fit.py``)."""
 
     window_days: int = bounded(14, ge=1, le=365)
     """days of outcomes after the e-mail (the real test's two weeks)"""

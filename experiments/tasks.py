@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from experiments import calibrate, compare, replay, simulate, train_ppo
+from experiments import compare, simulate, train_ppo
+from experiments.calibration import fit, replay
 from experiments.schema import Config
 
 
@@ -25,7 +26,7 @@ TASKS: dict[str, Callable[[Config, Path], None]] = {
     "compare": compare.run_task,
     "simulate": simulate.run_task,
     "train_ppo": train_ppo.run_task,
-    "hillstrom_fit": calibrate.run_task,
+    "hillstrom_fit": fit.run_task,
     "hillstrom_replay": replay.run_task,
     "export": _export,
     "serve": _serve,

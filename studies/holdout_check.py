@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from experiments import hillstrom
+from experiments.calibration import hillstrom
 
 
 def inside(table, split_seed: int) -> tuple[list[tuple[str, str]], np.ndarray]:

@@ -8,7 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from experiments import calibrate, hillstrom, replay, schema
+from experiments import schema
+from experiments.calibration import fit, hillstrom, replay
 from experiments.cli import CONFIG_DIR
 from experiments.schema import CalibrationConfig, Config
 from sim.config import MarketConfig
@@ -47,10 +48,10 @@ def test_real_effects_reproduce_the_data_readme(table):
 
 def test_the_halves_are_a_fixed_random_split_of_every_customer(table):
     a, b = hillstrom.halves(table, 2008), hillstrom.halves(table, 2008)
-    fit, holdout = a["fit"].frame.index, a["holdout"].frame.index
-    assert len(fit) == len(holdout) == 32_000 and not set(fit) & set(holdout)
+    fit_rows, holdout_rows = a["fit"].frame.index, a["holdout"].frame.index
+    assert len(fit_rows) == len(holdout_rows) == 32_000 and not set(fit_rows) & set(holdout_rows)
     assert (a["fit"].frame.index == b["fit"].frame.index).all()
-    assert not (hillstrom.halves(table, 1)["fit"].frame.index == fit).all()
+    assert not (hillstrom.halves(table, 1)["fit"].frame.index == fit_rows).all()
     share = a["fit"].frame["segment"].value_counts(normalize=True)
     assert share.between(0.32, 0.35).all()
 
@@ -99,16 +100,16 @@ def test_the_replay_preset_writes_every_output(tmp_path):
 
 
 def test_the_fitted_preset_reproduces_its_own_recorded_moments(table):
-    recorded, settings = calibrate.recorded_moments(PRESET)
+    recorded, settings = fit.recorded_moments(PRESET)
     body = OmegaConf.load(PRESET)
     body.pop("defaults")
     market = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(MarketConfig), body))
     cal = CalibrationConfig(**settings)
     fit_half = hillstrom.halves(table, cal.split_seed)["fit"]
-    target = calibrate.moments(fit_half.frame)
+    target = fit.moments(fit_half.frame)
     assert list(target["moment"]) == list(recorded["moment"])
     np.testing.assert_allclose(target["value"], recorded["target"], atol=1e-6)
-    simulated = calibrate.Objective(market, fit_half, target, cal).simulate(market)
+    simulated = fit.Objective(market, fit_half, target, cal).simulate(market)
     np.testing.assert_allclose(simulated["fitted"], recorded["fitted"], atol=1e-6)
 
 
@@ -116,14 +117,14 @@ def test_the_fit_runs_end_to_end_and_writes_its_tables(tmp_path):
     """One trust-region step on one replica: the whole pipeline, without touching the committed preset."""
     before = PRESET.read_bytes()
     cfg = composed("experiment=hillstrom_fit", "calibration.max_steps=1", "calibration.fit_replicas=1", "calibration.preset=")
-    calibrate.run_task(cfg, tmp_path)
-    fit = pd.read_csv(tmp_path / "fit.csv")
-    assert list(fit.columns[:3]) == ["moment", "target", "target_low"] and {"fitted", "se", "z"} <= set(fit.columns)
-    assert len(fit) == 33 and fit["fitted"].notna().all()
+    fit.run_task(cfg, tmp_path)
+    moments = pd.read_csv(tmp_path / "fit.csv")
+    assert list(moments.columns[:3]) == ["moment", "target", "target_low"] and {"fitted", "se", "z"} <= set(moments.columns)
+    assert len(moments) == 33 and moments["fitted"].notna().all()
     params = pd.read_csv(tmp_path / "fit_parameters.csv")
-    assert list(params["parameter"]) == [p.key for p in calibrate.FITTED]
-    recorded, settings = calibrate.recorded_moments(tmp_path / "hillstrom.yaml")
-    assert settings["fit_replicas"] == 1 and np.allclose(recorded["fitted"], fit["fitted"], atol=1e-6)
+    assert list(params["parameter"]) == [p.key for p in fit.FITTED]
+    recorded, settings = fit.recorded_moments(tmp_path / "hillstrom.yaml")
+    assert settings["fit_replicas"] == 1 and np.allclose(recorded["fitted"], moments["fitted"], atol=1e-6)
     assert PRESET.read_bytes() == before
 
 
@@ -133,8 +134,8 @@ def test_a_preset_header_round_trips(tmp_path):
     cal = CalibrationConfig(split_seed=7, fit_seed=8, fit_replicas=2, window_days=14)
     summary = {"loss": 1.0, "moments": 2, "parameters": 1, "evaluations": 3, "seconds": 4.0}
     path = tmp_path / "preset.yaml"
-    path.write_text(calibrate.preset_text(MarketConfig(name="x"), fit_table, summary, cal))
-    recorded, settings = calibrate.recorded_moments(path)
+    path.write_text(fit.preset_text(MarketConfig(name="x"), fit_table, summary, cal))
+    recorded, settings = fit.recorded_moments(path)
     assert settings == {"split_seed": 7, "fit_seed": 8, "fit_replicas": 2, "window_days": 14}
     pd.testing.assert_frame_equal(recorded, fit_table[["moment", "target", "fitted", "se"]])
     body = OmegaConf.load(path)
@@ -142,9 +143,9 @@ def test_a_preset_header_round_trips(tmp_path):
 
 
 def test_the_preset_goes_into_a_checkout_or_an_absolute_path_and_an_installed_copy_keeps_its_configs(tmp_path, monkeypatch):
-    assert calibrate.preset_path("") is None
-    assert calibrate.preset_path(str(tmp_path / "p.yaml")) == tmp_path / "p.yaml"
-    assert calibrate.preset_path("configs/market/hillstrom.yaml") == PRESET  # this checkout's preset
-    monkeypatch.setattr(calibrate, "source_checkout", lambda: None)  # installed from a wheel
-    assert calibrate.preset_path("configs/market/hillstrom.yaml") is None
-    assert calibrate.preset_path(str(tmp_path / "p.yaml")) == tmp_path / "p.yaml"
+    assert fit.preset_path("") is None
+    assert fit.preset_path(str(tmp_path / "p.yaml")) == tmp_path / "p.yaml"
+    assert fit.preset_path("configs/market/hillstrom.yaml") == PRESET  # this checkout's preset
+    monkeypatch.setattr(fit, "source_checkout", lambda: None)  # installed from a wheel
+    assert fit.preset_path("configs/market/hillstrom.yaml") is None
+    assert fit.preset_path(str(tmp_path / "p.yaml")) == tmp_path / "p.yaml"

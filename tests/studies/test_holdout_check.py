@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments import hillstrom
+from experiments.calibration import hillstrom
 from studies import holdout_check
 
 

@@ -11,7 +11,7 @@ e-mail in the morning; nobody is contacted after that. Over the two-week window
 * **converts** if they buy at least once;
 * **spends** the value of everything they buy.
 
-The fit half and the held-out half of the customers (:func:`experiments.hillstrom.halves`) are
+The fit half and the held-out half of the customers (:func:`experiments.calibration.hillstrom.halves`) are
 simulated as two separate markets. Outputs, in the run folder:
 
 * ``replay.csv``: per half, arm and metric (visit, conversion and spend per customer; the lifts of
@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from experiments import hillstrom  # noqa: E402
+from experiments.calibration import hillstrom  # noqa: E402
 from experiments.io import write_table  # noqa: E402
 from experiments.report import save_figure  # noqa: E402
 from experiments.schema import Config  # noqa: E402
@@ -50,7 +50,7 @@ from sim.customers import REQUIRED, CustomerTable  # noqa: E402
 
 REPLAY_COLUMNS = ["half", "arm", "metric", "simulated", "simulated_low", "simulated_high", "real", "real_low", "real_high", "inside_real_ci"]
 UNTARGETED_BY = ("bought", "newbie", "channel", "zip_code")
-"""customer columns the untargeted lifts are cut by (``bought`` = :func:`experiments.hillstrom.purchase_group`)"""
+"""customer columns the untargeted lifts are cut by (``bought`` = :func:`experiments.calibration.hillstrom.purchase_group`)"""
 GROUP_NAMES = {"newbie": {0: "returning", 1: "new"}}
 """readable names of coded groups"""
 SEND_SLOT = "morning"

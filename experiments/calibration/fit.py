@@ -1,6 +1,6 @@
 """The ``hillstrom_fit`` task: estimate the Hillstrom market's parameters from the real experiment.
 
-Method of simulated moments. The fit half of the customers (:func:`experiments.hillstrom.halves`,
+Method of simulated moments. The fit half of the customers (:func:`experiments.calibration.hillstrom.halves`,
 ``calibration.split_seed``) is simulated ``calibration.fit_replicas`` times over in one market,
 always with the same seed (``calibration.fit_seed``): common random numbers make the simulated
 moments a smooth function of the parameters, so a derivative-based optimiser can work on them.
@@ -45,9 +45,9 @@ import pandas as pd
 from omegaconf import OmegaConf
 from scipy import optimize
 
-from experiments import hillstrom
+from experiments.calibration import hillstrom
 from experiments.io import write_table, write_text
-from experiments.replay import simulate_experiment
+from experiments.calibration.replay import simulate_experiment
 from experiments.schema import CalibrationConfig, Config
 from sim.config import MarketConfig
 from sim.customers import CustomerTable

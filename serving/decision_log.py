@@ -9,17 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.features import FEATURE_NAMES, N_FEATURES
+from policies.decision_log import LOG_COLUMNS
+from sim.features import N_FEATURES
 
 
 class DecisionLog:
     """Served decisions, appended to a CSV with the simulator's decision-log columns, then when and by which model.
 
-    Columns: ``policy, seed, day, shopper, <features>, action, propensity, reward, matured,
-    timestamp, model_version``. ``day`` is the decision date, ``shopper`` the customer id;
-    ``seed`` and ``reward`` are empty and ``matured`` is False: a served decision has no
-    simulation seed, and its reward (the customer's profit over the 7-day attribution window) is
-    the shop's to join on ``shopper`` and ``day`` once the window has closed. Features are
+    Columns: :data:`policies.decision_log.LOG_COLUMNS`, then ``timestamp, model_version``. ``day``
+    is the decision date, ``shopper`` the customer id; ``seed`` and ``reward`` are empty and
+    ``matured`` is False: a served decision has no simulation seed, and its reward (the customer's
+    profit over the 7-day attribution window) is the shop's to join on ``shopper`` and ``day`` once
+    the window has closed. The service never answers with a send its guardrails forbid (the daily
+    budget is not enforced here), so every served proposal runs: ``proposed_action`` and
+    ``proposed_propensity`` repeat ``action`` and ``propensity`` and ``refusal`` is empty. Features are
     written with 9 significant digits, so they read back as the exact float32 the policy saw.
 
     Rows are written whole, under a lock, and made durable (flush and fsync) before the response
@@ -29,7 +32,7 @@ class DecisionLog:
     One process only: two processes appending to the same file could interleave their rows.
     """
 
-    COLUMNS = ("policy", "seed", "day", "shopper", *FEATURE_NAMES, "action", "propensity", "reward", "matured", "timestamp", "model_version")
+    COLUMNS = (*LOG_COLUMNS, "timestamp", "model_version")
     _FEATURES = ",".join(["%.9g"] * N_FEATURES)
 
     def __init__(self, path: Path, policy: str, model_version: str):
@@ -68,9 +71,9 @@ class DecisionLog:
     def append(self, day: dt.date, shoppers: list[str | None], obs: np.ndarray, actions: np.ndarray, propensity: np.ndarray) -> None:
         """Write one row per decision and return once they are on disk."""
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-        head, tail, fmt = f"{self._policy},,{day.isoformat()},", f",,False,{stamp},{self._version}\n", self._FEATURES
+        head, tail, fmt = f"{self._policy},,{day.isoformat()},", f",,,False,{stamp},{self._version}\n", self._FEATURES
         rows = [
-            f"{head}{shopper or ''},{fmt % tuple(x)},{a},{p!r}{tail}"
+            f"{head}{shopper or ''},{fmt % tuple(x)},{a},{p!r},{a},{p!r}{tail}"
             for shopper, x, a, p in zip(shoppers, obs.tolist(), actions.tolist(), propensity.tolist(), strict=True)
         ]
         data = "".join(rows).encode()

@@ -23,6 +23,7 @@ from hydra import compose, initialize_config_dir
 from experiments import cli
 from experiments.runner import run_policy
 from experiments.schema import Config
+from policies.decision_log import audit
 from serving.api import API_KEY_ENV, ApiKeyGate, run_task
 from serving.decision_log import DecisionLog
 from serving.export import export_policy
@@ -302,7 +303,11 @@ def test_concurrent_requests_leave_a_complete_log(server):
 def test_the_log_has_the_simulators_decision_log_columns(server):
     simulated = run_policy("random", 0, small_config(size=100, horizon=2), GuardrailConfig(), log_shoppers=10).decisions
     assert list(DecisionLog.COLUMNS[: len(simulated.columns)]) == list(simulated.columns)
-    assert list(server.rows().columns) == list(DecisionLog.COLUMNS)
+    served = server.rows()
+    assert list(served.columns) == list(DecisionLog.COLUMNS)
+    assert (served["proposed_action"] == served["action"]).all() and (served["proposed_propensity"] == served["propensity"]).all()
+    assert served["refusal"].isna().all()  # an empty CSV field: nothing served was refused
+    assert audit(served.assign(refusal=""), frequency_cap_7d=3) == []
 
 
 def test_the_service_made_no_outside_calls_and_runs_without_torch(server):

@@ -61,6 +61,9 @@ def audit(log: pd.DataFrame, frequency_cap_7d: int) -> list[str]:
     """
     problems = []
     action = log["action"].to_numpy()
+    if action.size and not np.issubdtype(action.dtype, np.integer):
+        return [f"action: integers expected, got {action.dtype}"]
+    action = action.astype(np.int64)
     if ((action < 0) | (action >= N_ACTIONS)).any():
         problems.append(f"action: values outside [0, {N_ACTIONS - 1}]")
         return problems

@@ -303,7 +303,10 @@ def test_concurrent_requests_leave_a_complete_log(server):
 def test_the_log_has_the_simulators_decision_log_columns(server):
     simulated = run_policy("random", 0, small_config(size=100, horizon=2), GuardrailConfig(), log_shoppers=10).decisions
     assert list(DecisionLog.COLUMNS[: len(simulated.columns)]) == list(simulated.columns)
+    for k in range(20):
+        decide(server, customer(f"audit-{k}", contacts=("2025-02-27",) * (k % 4)) | {"date": DATE})
     served = server.rows()
+    assert (served["action"] > 0).any()
     assert list(served.columns) == list(DecisionLog.COLUMNS)
     assert (served["proposed_action"] == served["action"]).all() and (served["proposed_propensity"] == served["propensity"]).all()
     assert served["refusal"].isna().all()  # an empty CSV field: nothing served was refused

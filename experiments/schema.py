@@ -61,7 +61,7 @@ class CalibrationConfig:
 
 @dataclass
 class ExportConfig:
-    """A trained policy into an artefact folder (``experiments/export.py``, ``offerlab experiment=export``)."""
+    """A trained policy into an artefact folder (``serving/export.py``, ``offerlab experiment=export``)."""
 
     source: str = ""
     """the trained policy: a bandit .npz (``experiment.save_policies=true``), a MaskablePPO .zip, or a rule table (.yaml or a name)"""
@@ -75,7 +75,7 @@ class ExportConfig:
 
 @dataclass
 class ServeConfig:
-    """An artefact behind HTTP (``experiments/serve.py``, ``offerlab experiment=serve``)."""
+    """An artefact behind HTTP (``serving/api.py``, ``offerlab experiment=serve``)."""
 
     artefact: str = ""
     """the artefact folder written by ``experiment=export``"""

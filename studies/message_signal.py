@@ -2,7 +2,7 @@
 
 PPO learns the message from the returns that follow a contact. On the long-run market this
 script contacts a share of the shoppers on one day with a uniformly random allowed message (no
-other day has contacts), then measures what :class:`policies.ppo.TrainingEnv` pays for it: the
+other day has contacts), then measures what :class:`policies.ppo.reward.TrainingEnv` pays for it: the
 discounted sum of the training rewards from that day on,
 
 .. math::  G_{i,t} = \\sum_{k \\ge t} \\gamma^{k-t}\\, \\tilde r_{i,k},
@@ -26,7 +26,8 @@ from hydra import compose, initialize_config_dir
 from experiments import schema
 from experiments.cli import CONFIG_DIR
 from policies.base import inverse_cdf
-from policies.ppo import TrainingEnv, resized
+from policies.ppo.reward import TrainingEnv
+from policies.ppo.training import resized
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, CHANNEL_NAMES, OFFER_NAMES
 from sim.vec_env import MarketVecEnv
 

@@ -1,9 +1,10 @@
-"""The intervals against worked examples computed by hand."""
+"""The intervals against worked examples computed by hand, and against scipy on small, unequal samples."""
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from experiments.stats import mean_ci, paired_diff_ci
+from experiments.stats import mean_ci, paired_diff_ci, proportion_ci, proportion_diff_ci, welch_diff_ci
 
 
 def test_mean_ci_matches_a_worked_example():
@@ -37,3 +38,48 @@ def test_one_seed_gives_no_interval_and_supports_no_claim():
     assert one.mean == 4.0 and np.isnan(one.low) and np.isnan(one.high)
     assert not one.excludes_zero() and not paired_diff_ci([5.0], [1.0]).excludes_zero()
     assert str(one) == "4.00 [no interval from 1 value]"
+
+
+# Small, unequal samples: a wrong n, a pooled variance or the wrong degrees of freedom changes these intervals visibly.
+SMALL = np.array([2.1, 3.9, 3.0, 5.4])
+WIDE = np.array([10.2, -1.5, 7.7, 0.4, 12.9, 3.3, -4.1, 8.8, 5.0])
+
+
+@pytest.mark.parametrize("level", [0.95, 0.8])
+def test_welch_interval_is_scipys_on_small_unequal_samples(level):
+    reference = stats.ttest_ind(SMALL, WIDE, equal_var=False).confidence_interval(level)
+    for a, b, sign in ((SMALL, WIDE, 1), (WIDE, SMALL, -1)):
+        ci = welch_diff_ci(a, b, level)
+        low, high = (reference.low, reference.high) if sign == 1 else (-reference.high, -reference.low)
+        assert (ci.low, ci.high) == (pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
+        assert ci.mean == pytest.approx(sign * (SMALL.mean() - WIDE.mean()), rel=1e-12) and ci.n == 13
+    pooled = stats.ttest_ind(SMALL, WIDE, equal_var=True).confidence_interval(level)
+    assert abs(welch_diff_ci(SMALL, WIDE, level).low - pooled.low) > 0.5  # the samples tell Welch's interval from the pooled one
+
+
+@pytest.mark.parametrize("level", [0.95, 0.9])
+def test_mean_interval_is_scipys_t_interval(level):
+    low, high = stats.t.interval(level, WIDE.size - 1, loc=WIDE.mean(), scale=stats.sem(WIDE))
+    ci = mean_ci(WIDE, level)
+    assert (ci.low, ci.high, ci.n) == (pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12), 9)
+
+
+def wald(p: float, n: int, level: float) -> float:
+    """The Wald half-width from its definition: z_{(1+level)/2} sqrt(p (1 - p) / n)."""
+    return stats.norm.ppf((1 + level) / 2) * np.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("level", [0.95, 0.9])
+def test_proportion_intervals_are_the_wald_intervals_of_their_own_sample_sizes(level):
+    a = np.array([1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1])  # 9 of 12
+    b = np.array([0, 1, 0, 0, 1])  # 2 of 5
+    one = proportion_ci(a, level)
+    assert (one.mean, one.n) == (0.75, 12)
+    assert (one.low, one.high) == (pytest.approx(0.75 - wald(0.75, 12, level), rel=1e-12), pytest.approx(0.75 + wald(0.75, 12, level), rel=1e-12))
+    diff = proportion_diff_ci(a, b, level)
+    half = stats.norm.ppf((1 + level) / 2) * np.sqrt(0.75 * 0.25 / 12 + 0.4 * 0.6 / 5)
+    assert diff.mean == pytest.approx(0.35, rel=1e-12) and diff.n == 17
+    assert (diff.low, diff.high) == (pytest.approx(0.35 - half, rel=1e-12), pytest.approx(0.35 + half, rel=1e-12))
+    # each proportion's variance is over its own n: with the sizes swapped, or one n for both, the width differs
+    for wrong in (np.sqrt(0.75 * 0.25 / 5 + 0.4 * 0.6 / 12), np.sqrt((0.75 * 0.25 + 0.4 * 0.6) / 17)):
+        assert abs(diff.high - diff.mean - stats.norm.ppf((1 + level) / 2) * wrong) > 0.02

@@ -102,6 +102,25 @@ def test_updates_with_delayed_rewards_equal_the_same_updates_applied_in_order():
     np.testing.assert_allclose(delayed.A, in_order.A)
 
 
+def test_a_weighted_update_equals_the_unweighted_one_with_each_row_repeated_its_weight_times():
+    """Integer weights w (0 included: the row is left out) are the same data as each row repeated w times:
+    A, b, the residual sums, the estimate and its noise."""
+    rng = np.random.default_rng(10)
+    widths = [3, 2]
+    phi, r = rng.normal(size=(30, 5)), rng.normal(size=30)
+    w = rng.integers(0, 4, 30)
+    assert (w == 0).any() and (w > 1).any()
+    weighted, repeated = RidgeModel(widths, ridge=1.5), RidgeModel(widths, ridge=1.5)
+    weighted.update(phi[:12], r[:12], weight=w[:12])
+    weighted.update(phi[12:], r[12:], weight=w[12:])
+    repeated.update(np.repeat(phi, w, axis=0), np.repeat(r, w))
+    for name in ("A", "b", "theta"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-10, atol=1e-12)
+    assert (weighted.yy, weighted.weight, weighted.noise_sd) == (pytest.approx(repeated.yy, rel=1e-12), w.sum(),
+                                                                 pytest.approx(repeated.noise_sd, rel=1e-10))
+    assert weighted.noise_sd != 1.0  # more weight than features: the residual variance is estimated, not the default
+
+
 def test_a_prior_mean_is_the_estimate_before_data_and_the_centre_of_the_ridge_penalty_after():
     """theta = A^-1 (lambda m0 + Phi'r): ridge regression towards m0, as regressing r - Phi m0 towards 0 and adding m0."""
     rng = np.random.default_rng(9)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import GuardrailConfig, MarketModel
-from sim.catalogue import ACTION_CHANNEL, N_ACTIONS
+from sim.catalogue import ACTION_CHANNEL, N_ACTIONS, parse_action
 from sim.features import contacts_last_7d
 from sim.guardrails import ACTION_COMMITMENT, BUDGET, CONSENT, FREQUENCY_CAP, RAN, REFUSALS, VIOLATIONS, guard
 from tests.conftest import small_config
@@ -85,3 +86,25 @@ def test_each_refusal_names_the_first_guardrail_a_send_breaks_and_only_mask_brea
     assert {CONSENT, FREQUENCY_CAP} <= set(VIOLATIONS) and BUDGET not in VIOLATIONS
     # a refused send does not use up the budget: the allowed send behind it still fits
     assert list(guard(np.full(4, email), consent, present, under_cap, budget=ACTION_COMMITMENT[email]).executed) == [0, 0, 0, email]
+
+
+def test_a_sends_commitment_is_its_channel_cost_plus_the_offers_face_value():
+    """Against the catalogue's documented prices (sim/catalogue.py): channel cost + depth x category price + fixed value,
+    with the mean of the six category prices (70, 65, 45, 90, 35, 180) for an offer that covers every category."""
+    mean_price = (70.0 + 65.0 + 45.0 + 90.0 + 35.0 + 180.0) / 6
+    hand = {
+        "no contact": 0.0,
+        "free_shipping / email / morning": 0.01 + 5.00,
+        "free_shipping / call_centre / evening": 1.50 + 5.00,
+        "25% kids / sms / evening": 0.06 + 0.25 * 45.0,
+        "10% electronics / push / midday": 0.005 + 0.10 * 180.0,
+        "bogo / social_ad / morning": 0.12 + 0.25 * mean_price,
+        "loyalty_points / email / midday": 0.01 + 0.05 * mean_price,
+        "info / call_centre / morning": 1.50 + 0.0,
+    }
+    for name, value in hand.items():
+        assert ACTION_COMMITMENT[parse_action(name)] == pytest.approx(value, rel=1e-6), name
+    # and the budget spends that: two free-shipping e-mails (2 x 5.01 = 10.02) fit in 10.03, not in 10.01
+    send = np.full(2, parse_action("free_shipping / email / morning"))
+    assert list(guard(send, *_everyone(2), budget=10.03).executed) == list(send)
+    assert guard(send, *_everyone(2), budget=10.01).budget_refused == 1

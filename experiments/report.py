@@ -156,7 +156,7 @@ def highlighted(daily: pd.DataFrame) -> dict[str, str]:
 
     roles = {"reference": ORACLE if ORACLE in final.index else None,
              "best learner": best([p for p in final.index if is_learner(p)]),
-             "best rule set": best_rule(last.rename(columns={"cumulative_incremental_profit": "incremental_profit"})),
+             "best rule set": best_rule(pd.DataFrame({"policy": last.policy, "incremental_profit": last.cumulative_incremental_profit})),
              "blast": "blast" if "blast" in final.index else None,
              "no contact": HOLDOUT if HOLDOUT in final.index else None}
     return {role: policy for role, policy in roles.items() if policy is not None}

@@ -38,8 +38,9 @@ DEFAULT_POLICIES = ["no_contact", "random", "blast", "rules_rfm", "rules_affinit
 
 
 def daily(final: dict[str, float], days: int = 5, seeds: int = 3) -> pd.DataFrame:
-    """Cumulative incremental profit rising linearly to ``final[policy]`` (the same on every seed, plus a small spread)."""
-    rows = [{"policy": p, "seed": s, "day": d, "cumulative_incremental_profit": v * (d + 1) / days + s}
+    """Cumulative incremental profit rising linearly to ``final[policy]`` (the same on every seed, plus a small spread), beside
+    the daily incremental profit, as :func:`experiments.metrics.daily_table` lays them out."""
+    rows = [{"policy": p, "seed": s, "day": d, "incremental_profit": v / days, "cumulative_incremental_profit": v * (d + 1) / days + s}
             for p, v in final.items() for s in range(seeds) for d in range(days)]
     return pd.DataFrame(rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from omegaconf import OmegaConf
 from experiments import cli
 from experiments.runner import run_policy
 from policies.base import DecisionContext
+from serving import export
 from serving.artefact import CHECKSUMS, FORMAT_VERSION, MANIFEST, ArtefactError, load_artefact, write_checksums
 from serving.export import export_policy
 from serving.runtime import exportable_bandits
@@ -60,17 +62,26 @@ def test_exported_bandit_makes_the_live_objects_choices(name, tmp_path):
     assert sends > 0  # the comparison covers sends, not only "no contact"
 
 
-def test_exported_ppo_gives_torchs_probabilities_on_10000_observations(tmp_path):
+@pytest.fixture(scope="module")
+def ppo_model(tmp_path_factory):
+    """(its market's vectorised env, a MaskablePPO model trained a little on it, the model's .zip)."""
     from sb3_contrib import MaskablePPO
 
-    from serving import ppo_onnx
     from sim.vec_env import MarketVecEnv
 
     env = MarketVecEnv(MarketConfig(population=PopulationConfig(size=100), horizon_days=5), GUARD, seed=0)
     model = MaskablePPO("MlpPolicy", env, n_steps=4, batch_size=101, n_epochs=2, seed=0, device="cpu", policy_kwargs={"net_arch": [32, 32]})
     model.learn(400)
-    model.save(tmp_path / "ppo.zip")
-    manifest = export_policy(tmp_path / "ppo.zip", tmp_path / "artefact", GUARD)
+    path = tmp_path_factory.mktemp("ppo") / "ppo.zip"
+    model.save(path)
+    return env, model, path
+
+
+def test_exported_ppo_gives_torchs_probabilities_on_10000_observations(ppo_model, tmp_path):
+    from serving import ppo_onnx
+
+    env, model, source = ppo_model
+    manifest = export_policy(source, tmp_path / "artefact", GUARD)
     assert manifest["metrics"]["parity"]["max_abs_probability_diff"] <= 1e-5
     assert manifest["metrics"]["model"]["num_timesteps"] >= 400
     served = load_artefact(tmp_path / "artefact").policy
@@ -162,6 +173,10 @@ DAMAGE = {
     "wrong version": (lambda f: _rewrite_manifest(f, lambda m: m.update(format_version=FORMAT_VERSION + 1)),
                       f"format_version {FORMAT_VERSION + 1}; this offerlab reads version {FORMAT_VERSION}"),
     "other feature layout": (lambda f: _rewrite_manifest(f, lambda m: m["features"].reverse()), "features differ from this offerlab's at position 0"),
+    "other action names": (lambda f: _rewrite_manifest(f, lambda m: m["actions"].__setitem__(2, "50% socks / email / midday")),
+                           "actions differ from this offerlab's at position 2 ('50% socks / email / midday' vs 'info / email / midday')"),
+    "fewer actions": (lambda f: _rewrite_manifest(f, lambda m: m["actions"].pop()), f"actions differ from this offerlab's at position {len(ACTION_NAMES) - 1} "),
+    "more actions": (lambda f: _rewrite_manifest(f, lambda m: m["actions"].append("sms / later")), f"actions differ from this offerlab's at position {len(ACTION_NAMES)} "),
 }
 
 
@@ -171,7 +186,7 @@ def test_damaged_or_foreign_artefact_fails_with_a_clear_error(damage, linucb_art
     shutil.copytree(linucb_artefact, folder)
     change, message = DAMAGE[damage]
     change(folder)
-    with pytest.raises(ArtefactError, match=message.replace(".", r"\.")):
+    with pytest.raises(ArtefactError, match=re.escape(message)):
         load_artefact(folder)
 
 
@@ -184,3 +199,44 @@ def test_export_refuses_to_overwrite_and_reports_bad_sources(linucb_artefact, tm
     with pytest.raises(ArtefactError, match="use letters, digits"):
         export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "out", GUARD, name="a,b")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_export_refuses_a_bandit_whose_runtime_chooses_differently_and_leaves_no_folder(linucb_artefact, tmp_path, monkeypatch):
+    """The parity gate: a runtime whose model differs from the live one by one observation (as a state saved a day
+    later would) is refused, naming the disagreement, and nothing is left beside ``out``."""
+    real = export.load_runtime
+
+    def drifted(path, spec):
+        runtime = real(path, spec)
+        runtime.model.update(np.ones((1, runtime.model.d)), np.array([1.0]))
+        return runtime
+
+    monkeypatch.setattr(export, "load_runtime", drifted)
+    with pytest.raises(ArtefactError, match=r"exported linucb chooses differently from the live policy on [1-9]\d* of 1000 observations"):
+        export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "artefact", GUARD, parity_samples=1000)
+    assert list(tmp_path.iterdir()) == []  # no artefact folder, no temporary folder
+
+
+def test_export_refuses_an_onnx_graph_whose_probabilities_differ_and_leaves_no_folder(ppo_model, tmp_path, monkeypatch):
+    """The ONNX graph is written from a network whose logit of one action is 0.1 higher than the live model's."""
+    import torch
+
+    from serving import ppo_onnx
+
+    real = ppo_onnx.export
+
+    def perturbed(model, dest):
+        bias = model.policy.action_net.bias
+        saved = bias.detach().clone()
+        with torch.no_grad():
+            bias[1] += 0.1
+        try:
+            real(model, dest)
+        finally:
+            with torch.no_grad():
+                bias.copy_(saved)
+
+    monkeypatch.setattr(ppo_onnx, "export", perturbed)
+    with pytest.raises(ArtefactError, match=r"policy\.onnx: ONNX probabilities differ from torch's by up to [0-9.e-]+ \(> 1e-05\)"):
+        export_policy(ppo_model[2], tmp_path / "artefact", GUARD, parity_samples=1000)
+    assert list(tmp_path.iterdir()) == []

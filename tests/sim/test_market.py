@@ -45,7 +45,8 @@ def test_per_agent_mesa_way_gives_exactly_the_vectorised_numbers():
 
 
 def test_a_shopper_never_contacted_behaves_identically_under_two_policies(no_social_config):
-    """Common random numbers: contacting others does not change an uncontacted shopper's day."""
+    """Common random numbers: without social proof, contacting others does not change an uncontacted shopper's day.
+    With it, the next test says how far the contacts reach."""
     quiet, busy = MarketModel(no_social_config, seed=11), MarketModel(no_social_config, seed=11)
     rng = np.random.default_rng(0)
     targets = rng.random(busy.n_rows) < 0.4
@@ -65,6 +66,43 @@ def test_a_shopper_never_contacted_behaves_identically_under_two_policies(no_soc
     assert np.array_equal(quiet.state.churned[never], busy.state.churned[never])
     assert np.array_equal(quiet.state.spend[never], busy.state.spend[never])
     assert not np.array_equal(quiet.state.fatigue[contacted], busy.state.fatigue[contacted])
+
+
+def day_record(market: MarketModel) -> np.ndarray:
+    """(n, C + 3) what each shopper did today: the categories bought, whether they browsed, their purchases and revenue."""
+    out = market.outcome
+    return np.concatenate([out.bought, out.viewed[:, None], out.purchases[:, None], out.revenue[:, None]], axis=1)
+
+
+def test_with_social_proof_an_uncontacted_shopper_behaves_identically_until_a_contact_reaches_them_through_the_network():
+    """The default market's social proof carries a policy's effect to shoppers it never contacts, one network hop a
+    day: a contacted shopper's purchases change the buzz of those who see them (``market.influence``) tomorrow, whose
+    purchases change their followers' the day after. So the common-random-numbers promise, with social proof on, is:
+    a shopper behaves identically under two policies on every day before a chain of influence from a contacted
+    shopper reaches them; and some never-contacted shoppers do behave differently after."""
+    cfg = small_config(size=2000, horizon=31)
+    assert cfg.network.social_weight > 0  # the default
+    quiet, busy = MarketModel(cfg, seed=11), MarketModel(cfg, seed=11)
+    rng = np.random.default_rng(0)
+    targets = rng.random(busy.n_rows) < 0.2
+    contacted = np.zeros(busy.n_rows, dtype=bool)
+    reached = np.zeros(busy.n_rows, dtype=bool)  # may behave differently today: contacted, or sees someone who may have before
+    differed = np.zeros(busy.n_rows, dtype=bool)
+    checked = 0
+    for _ in range(30):
+        actions = np.where(targets, random_allowed_actions(busy.action_mask(), rng, share=0.5), 0)
+        contacted |= actions > 0
+        reached |= actions > 0
+        quiet.step()
+        busy.step(actions)
+        same = (day_record(quiet) == day_record(busy)).all(axis=1)
+        assert same[~reached].all(), f"{int((~same & ~reached).sum())} shoppers no contact has reached behave differently"
+        checked += int((~reached).sum())
+        differed |= ~same & ~contacted
+        reached |= (busy.influence @ reached.astype(np.float32)) > 0  # tomorrow's buzz comes from today's purchases
+        np.testing.assert_array_equal(quiet.state.buzz[~reached], busy.state.buzz[~reached])
+    assert checked > 2000  # shopper-days compared before a contact reached them
+    assert differed.sum() > 10  # never contacted, yet changed by the policy: social proof at work
 
 
 def test_conservation_laws_hold_every_day(small_market_config):

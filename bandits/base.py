@@ -151,8 +151,8 @@ class ConfidenceBound:
 
     *Batched, delayed bounds.* A day's decisions are made at once and their rewards arrive 7 days
     later, so a bound from the matured data alone gives every shopper of a context the same arm for
-    a week, and the arm's terms then absorb whatever else differed on those days (README,
-    "The bound counts the decisions in flight"). The width of a linear-Gaussian posterior depends on
+    a week, and the arm's terms then absorb whatever else differed on those days (docs/bandits.md,
+    "Confidence bounds count the decisions in flight"). The width of a linear-Gaussian posterior depends on
     the design only, not on the rewards, so, as in batched Gaussian-process UCB (Desautels, Krause and
     Burdick, *JMLR* 15, 2014, "hallucinated" observations), the bound counts rows before their rewards:
 

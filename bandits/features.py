@@ -14,7 +14,7 @@ from zero. The feature vector of observation x and action a is made of blocks:
   measure *incremental* effects: this is how "no contact" is an arm like the others. The bins let
   the organic profit bend with recency and frequency: an adaptive learner sends where its model
   underrates the organic profit, so whatever the base block misfits, the send blocks absorb
-  (README, "Contextual bandits"); a closer organic fit is a less biased increment.
+  (docs/bandits.md); a closer organic fit is a less biased increment.
 - :math:`\\gamma(x)` the *contact* block: the effect of any message, by context.
 - :math:`\\omega(x, o)` the *offer* block: a one-hot of the offer plus the shopper's purchases and
   views in the offer's category (relevance) and the discount depth crossed with frequency and recency.

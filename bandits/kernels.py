@@ -4,7 +4,7 @@ A Thompson-sampling learner scores every shopper under its own parameter draw, 1
 for its propensity estimates (:meth:`bandits.thompson.LinearThompson._pooled`), and then takes an arg max
 over a handful of options per block. In numpy each step is a pass over an (n, options) array
 with a temporary; here each shopper's scores stay in registers. Measured by
-``python benchmarks/bench_bandits.py`` (README, "Benchmarks").
+``python benchmarks/bench_bandits.py`` (docs/benchmarks.md).
 
 The loops do the same float32 operations in the same order as the numpy expressions they
 replace, and break ties to the lowest index as ``argmax`` does, so a learner's choices, and so

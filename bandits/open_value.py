@@ -12,7 +12,7 @@ cost is the one term the shop knows without learning it (its price list,
 later opens and raises the churn hazard, and unsubscribes) acts mostly after the 7-day window and
 can only cost, so it is not estimated: learned from the noisy profit, a per-channel "sent" term
 drifted against the value terms it is nearly collinear with (to a gain, for e-mail) and absorbed
-the confounding of the adaptive choice (README). The additive score
+the confounding of the adaptive choice (docs/bandits.md). The additive score
 of :mod:`bandits.linear` cannot express that the right slot helps a good offer and makes a bad
 one cost more, and it learns the slot from the profit, whose noise is some 70 times a message's
 effect. Here two ridge models share the work:

@@ -21,8 +21,8 @@ from experiments.report import markdown_table, write_plots, write_report
 from experiments.runner import RunResult, run_all
 from experiments.schema import Config
 from experiments.tensorboard import write_tensorboard
-from experiments.workers import process_pool
 from experiments.train_ppo import train
+from experiments.workers import process_pool
 from policies.ppo.config import PPOConfig
 from sim.config import GuardrailConfig, MarketConfig
 
@@ -82,7 +82,7 @@ def run_with_training(cfg: Config, policies: list[str], run_dir: Path,
                       progress: Callable[[RunResult], None]) -> tuple[list[RunResult], dict[str, float]]:
     """Every policy on every seed, PPO trained first; the results in policy-major order, and the seconds spent training.
 
-    PPO learns once, on its own market seeds (``policies/ppo.py``), into ``run_dir/ppo/``, unless
+    PPO learns once, on its own market seeds (``policies/ppo/training.py``), into ``run_dir/ppo/``, unless
     ``policies.ppo.model_path`` names a model; its runs then all load the same best model and act
     with it, frozen. Training takes one core for minutes, so with ``jobs`` >= 2 it is one task of
     the pool that runs the other policies' runs meanwhile; PPO's runs follow. The results do not
@@ -114,7 +114,7 @@ def run_with_training(cfg: Config, policies: list[str], run_dir: Path,
 
 
 def timed_training(config: PPOConfig, market: MarketConfig, guardrails: GuardrailConfig, out: Path) -> tuple[Path, float]:
-    """:func:`policies.ppo.train`, and its wall seconds (a module-level function: it runs in a worker process)."""
+    """:func:`experiments.train_ppo.train`, and its wall seconds (a module-level function: it runs in a worker process)."""
     start = time.perf_counter()
     model = train(config, market, guardrails, out)
     return model, time.perf_counter() - start

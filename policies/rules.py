@@ -208,10 +208,9 @@ class RuleTable(Policy):
         values = shopper_fields(obs)
         top = values["top_category"].astype(np.int64)
         actions = np.zeros(n, dtype=np.int64)
-        segment = np.full(n, -1)
         open_ = np.ones(n, dtype=bool)  # not matched by an earlier rule
         best = _best_opened(values, mask)
-        for k, rule in enumerate(self._compiled):
+        for rule in self._compiled:
             if context.weekday not in rule["weekdays"]:
                 continue
             hit = open_.copy()
@@ -225,9 +224,7 @@ class RuleTable(Policy):
             allowed = (channel >= 0) & mask.channel_ok[np.arange(n), np.maximum(channel, 0)]
             send = hit & allowed
             actions[send] = encode(offer[send], channel[send], rule["slot"])
-            segment[hit] = k
             open_ &= ~hit
-        self.last_segments = segment
         return deterministic(actions)
 
 

@@ -156,7 +156,7 @@ def test_vec_env_seed_restarts_episode_count():
 
 
 def test_maskable_ppo_learns_on_vec_env():
-    """Four short rollouts move both halves of the policy in the direction of the market's rewards.
+    """Two short rollouts (at a high learning rate, so that two are enough) move both halves of the policy in the direction of the market's rewards.
 
     The critic: its estimates start near 0, while a shopper's returns are mostly organic margin (positive);
     after training, its mean over the last rollout's observations is much nearer that rollout's returns
@@ -165,10 +165,10 @@ def test_maskable_ppo_learns_on_vec_env():
     better than expected became likelier, those that did worse less likely (PPO's surrogate objective rose).
     """
     venv = MarketVecEnv(market(size=100, horizon=5), seed=0)
-    model = MaskablePPO("MlpPolicy", venv, n_steps=4, batch_size=venv.num_envs, n_epochs=2, learning_rate=3e-3, seed=0, device="cpu")
+    model = MaskablePPO("MlpPolicy", venv, n_steps=4, batch_size=venv.num_envs, n_epochs=1, learning_rate=1e-2, seed=0, device="cpu")
     initial = copy.deepcopy(model.policy.state_dict())
-    model.learn(total_timesteps=4 * 4 * venv.num_envs)
-    assert model.num_timesteps >= 4 * 4 * venv.num_envs
+    model.learn(total_timesteps=2 * 4 * venv.num_envs)
+    assert model.num_timesteps >= 2 * 4 * venv.num_envs
 
     rollout = model.rollout_buffer
     obs = th.as_tensor(rollout.observations.reshape(-1, N_FEATURES))

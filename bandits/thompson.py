@@ -20,11 +20,16 @@ class LinearThompson(LinearBandit):
 
     .. math::  \\tilde\\theta_i \\sim N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1}), \\qquad a_i = \\arg\\max_a \\tilde\\theta_i^\\top \\phi(x_i, a)
 
-    The probability of the chosen action has no closed form; it is *estimated* as the share of
-    ``propensity_draws`` further posterior draws (plus the acting one) that choose the same
-    action, so it is at least 1 / (draws + 1). The further draws come from a pool of
-    :data:`POOL` draws made once per batch (:meth:`_pooled`): each shopper's estimate is still
-    unbiased, while a batch needs POOL draws instead of one per shopper and estimate.
+    The probability :math:`p` of the chosen action has no closed form; it is *estimated* as the
+    share of ``propensity_draws`` :math:`D` further posterior draws (plus the acting one) that
+    choose the same action, :math:`\\hat p = (1 + K)/(D + 1)` with :math:`K \\sim \\mathrm{Bin}(D, p)`,
+    so it is at least 1 / (D + 1). Counting the acting draw biases :math:`\\hat p` upward,
+    :math:`E[\\hat p] = p + (1 - p)/(D + 1)`, and its inverse, which inverse-propensity weighting
+    uses, falls short of :math:`1/p` by the factor :math:`1 - (1 - p)^{D+1}`,
+    :math:`E[1/\\hat p] = (1 - (1 - p)^{D+1})/p` (0.97 at p = 0.2 with D = 15, 0.56 at p = 0.05):
+    an estimator that reweights rare choices by it undercounts them. The further draws come
+    from a pool of :data:`POOL` draws made once per batch (:meth:`_pooled`), each shopper's
+    estimate from distinct ones, so a batch needs POOL draws instead of one per shopper and estimate.
     """
 
     name = "thompson"

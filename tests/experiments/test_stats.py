@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.stats import mean_ci, paired_diff_ci, proportion_ci, proportion_diff_ci, welch_diff_ci
+from experiments.stats import Interval, mean_ci, paired_diff_ci, proportion_ci, proportion_diff_ci, welch_diff_ci
 
 
 def test_mean_ci_matches_a_worked_example():
@@ -83,3 +83,74 @@ def test_proportion_intervals_are_the_wald_intervals_of_their_own_sample_sizes(l
     # each proportion's variance is over its own n: with the sizes swapped, or one n for both, the width differs
     for wrong in (np.sqrt(0.75 * 0.25 / 5 + 0.4 * 0.6 / 12), np.sqrt((0.75 * 0.25 + 0.4 * 0.6) / 17)):
         assert abs(diff.high - diff.mean - stats.norm.ppf((1 + level) / 2) * wrong) > 0.02
+
+
+def test_an_interval_that_touches_or_straddles_zero_does_not_exclude_it():
+    assert Interval(0.5, 0.1, 0.9, 5).excludes_zero() and Interval(-0.5, -0.9, -0.1, 5).excludes_zero()
+    for low, high in ((0.0, 2.0), (-2.0, 0.0), (-1.0, 0.5), (-0.5, 1.5)):
+        assert not Interval((low + high) / 2, low, high, 5).excludes_zero(), (low, high)
+
+
+def test_two_values_already_give_an_interval():
+    # 1 and 3: mean 2, s = sqrt(2), t(0.975, 1) = 12.7062, half-width = 12.7062 * sqrt(2) / sqrt(2)
+    ci = mean_ci([1.0, 3.0])
+    assert (ci.low, ci.high, ci.n) == (pytest.approx(2 - 12.7062, abs=1e-4), pytest.approx(2 + 12.7062, abs=1e-4), 2)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, -0.2])
+def test_a_level_outside_0_1_is_refused_naming_it(level):
+    with pytest.raises(ValueError, match=rf"^level={level}: must be in \(0, 1\)$"):
+        mean_ci([1.0, 2.0, 4.0], level)
+    with pytest.raises(ValueError, match="^mean_ci: no values$"):
+        mean_ci([], 0.95)
+
+
+def test_the_default_level_is_95_percent_for_every_interval():
+    assert mean_ci(WIDE) == mean_ci(WIDE, 0.95) and paired_diff_ci(WIDE, WIDE[::-1]) == paired_diff_ci(WIDE, WIDE[::-1], 0.95)
+    reference = stats.ttest_ind(SMALL, WIDE, equal_var=False).confidence_interval(0.95)
+    assert welch_diff_ci(SMALL, WIDE).low == pytest.approx(reference.low, rel=1e-12)
+    a, b = np.array([1, 0, 1, 1, 0, 1]), np.array([0, 0, 1, 0])
+    assert proportion_ci(a).high == pytest.approx(4 / 6 + wald(4 / 6, 6, 0.95), rel=1e-12)
+    half = stats.norm.ppf(0.975) * np.sqrt(4 / 6 * 2 / 6 / 6 + 0.25 * 0.75 / 4)
+    assert proportion_diff_ci(a, b).low == pytest.approx(4 / 6 - 0.25 - half, rel=1e-12)
+
+
+def test_a_paired_difference_uses_the_level_it_is_given():
+    a, b = np.array([3.0, 7.5, 4.25, 9.0, 6.0]), np.array([2.0, 5.0, 4.0, 5.5, 6.5])
+    low, high = stats.t.interval(0.8, 4, loc=(a - b).mean(), scale=stats.sem(a - b))
+    ci = paired_diff_ci(a, b, 0.8)
+    assert (ci.low, ci.high) == (pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
+
+
+def test_single_precision_values_are_summarised_in_double_precision():
+    # float32 columns (a parquet table, a tensor) give the interval of their exact values, not float32 roundings of it
+    a32, b32 = SMALL.astype(np.float32), WIDE.astype(np.float32)
+    a, b = a32.astype(np.float64), b32.astype(np.float64)
+    exact = stats.t.interval(0.95, a.size - 1, loc=a.mean(), scale=stats.sem(a))
+    assert (mean_ci(a32).mean, mean_ci(a32).low) == (pytest.approx(a.mean(), rel=1e-14), pytest.approx(exact[0], rel=1e-14))
+    diff = b32[:4] - a32
+    paired = paired_diff_ci(b32[:4], a32)
+    assert paired.mean == pytest.approx((b[:4] - a).mean(), rel=1e-14) and paired.mean != float(diff.mean())
+    welch = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    for x, y in ((a32, b), (a, b32)):
+        ci = welch_diff_ci(x, y)
+        assert (ci.mean, ci.low, ci.high) == (pytest.approx(a.mean() - b.mean(), rel=1e-14), pytest.approx(welch.low, rel=1e-14),
+                                              pytest.approx(welch.high, rel=1e-14))
+    third = np.array([1, 0, 0] * 4, dtype=np.float32)  # a proportion of 1/3, not representable in float32
+    assert proportion_ci(third).mean == 1 / 3
+    for x, y in ((third, np.ones(4)), (np.ones(4), third)):
+        assert abs(proportion_diff_ci(x, y).mean) == pytest.approx(2 / 3, rel=1e-15)
+
+
+def test_samples_without_spread_give_a_zero_width_interval_at_their_difference():
+    ci = welch_diff_ci(np.full(3, 5.0), np.full(4, 2.0))
+    assert (ci.mean, ci.low, ci.high, ci.n) == (3.0, 3.0, 3.0, 7)
+    # equal, non-zero variances of the means: an ordinary interval, not the zero-width one
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([5.0, 6.0, 7.0])
+    reference = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (welch_diff_ci(a, b).low, welch_diff_ci(a, b).high) == (pytest.approx(reference.low), pytest.approx(reference.high))
+
+
+def test_non_finite_values_print_as_python_prints_them():
+    assert format(mean_ci([np.inf])) == "inf [no interval from 1 value]"
+    assert f"{Interval(1.0, -np.inf, np.inf, 3)}" == "1.00 [-inf, inf]"

@@ -11,6 +11,10 @@ customers and for simulated ones alike (a simulated customer frame has the same 
   spend per customer with a Student t interval;
 * lifts over no e-mail (absolute differences): Wald intervals for the difference of independent
   proportions, Welch's t interval for the difference in spend.
+
+:func:`covariance` gives the joint sampling covariance of those values, which the held-out test
+(:mod:`experiments.calibration.holdout`) needs: the per-value intervals ignore that values of one arm
+(its rates, its lift, the control's rates inside every lift) move together.
 """
 
 from __future__ import annotations
@@ -72,6 +76,48 @@ def effects(frame: pd.DataFrame) -> pd.DataFrame:
     order = {m: k for k, m in enumerate(OUTCOMES + LIFTS)}
     out = pd.DataFrame(rows, columns=["arm", "metric", "value", "low", "high", "n"])
     return out.sort_values(["metric", "arm"], key=lambda s: s.map(order) if s.name == "metric" else s.map(ARMS.index), ignore_index=True)
+
+
+def keys(arms: set[str]) -> list[tuple[str, str]]:
+    """The ``(arm, metric)`` rows of :func:`effects` for the arms present, in its order (metric, then arm)."""
+    rates = [(arm, m) for m in OUTCOMES for arm in ARMS if arm in arms]
+    lifts = [(arm, m) for m in LIFTS for arm in ARMS if arm in arms and arm != CONTROL] if CONTROL in arms else []
+    return rates + lifts
+
+
+def covariance(frame: pd.DataFrame) -> pd.DataFrame:
+    """The sampling covariance of the values of :func:`effects` (rows and columns: its ``(arm, metric)`` keys, in its order).
+
+    Every value is linear in the nine arm means :math:`m_{a,o}` (arm :math:`a`, outcome
+    :math:`o` in visit, conversion, spend): a rate is :math:`m_{a,o}`, a lift is
+    :math:`m_{a,o} - m_{\\text{control},o}`. Arms are disjoint sets of customers, so their means are
+    independent and, within an arm of :math:`n_a` customers, the three means covary as the
+    outcomes do:
+
+    .. math::  \\operatorname{Cov}(m_a) = S_a / n_a,\\qquad \\Sigma = J\\,\\operatorname{diag}(S_1/n_1, S_2/n_2, S_3/n_3)\\,J^\\top
+
+    with :math:`S_a` the sample covariance (divisor :math:`n_a - 1`) of the outcomes in arm
+    :math:`a` and :math:`J` the 0/±1 matrix taking arm means to the table's values. Its diagonal is
+    the variance behind each interval of :func:`effects` (to the factor :math:`n/(n-1)` for the Wald
+    ones). With two e-mail arms, the 15 values span only 9 dimensions (each lift is a difference
+    of rates), so :math:`\\Sigma` has rank 9.
+    """
+    groups = {arm: g for arm, g in frame.groupby("segment") if arm in ARMS}
+    rows = keys(set(groups))
+    means = [(arm, o) for arm in ARMS if arm in groups for o in OUTCOMES]
+    at = {k: i for i, k in enumerate(means)}
+    blocks = np.zeros((len(means), len(means)))
+    for arm, g in groups.items():
+        i = at[arm, OUTCOMES[0]]
+        blocks[i:i + len(OUTCOMES), i:i + len(OUTCOMES)] = np.atleast_2d(np.cov(g[list(OUTCOMES)].to_numpy(np.float64), rowvar=False)) / len(g)
+    to_values = np.zeros((len(rows), len(means)))
+    for r, (arm, metric) in enumerate(rows):
+        outcome = metric.removesuffix("_lift")
+        to_values[r, at[arm, outcome]] = 1.0
+        if metric in LIFTS:
+            to_values[r, at[CONTROL, outcome]] -= 1.0
+    index = pd.MultiIndex.from_tuples(rows, names=["arm", "metric"])
+    return pd.DataFrame(to_values @ blocks @ to_values.T, index=index, columns=index)
 
 
 def _row(arm: str, metric: str, ci: Interval, n: int) -> tuple:

@@ -17,7 +17,11 @@ simulated as two separate markets. Outputs, in the run folder:
 * ``replay.csv``: per half, arm and metric (visit, conversion and spend per customer; the lifts of
   each e-mail over no e-mail), the simulated mean over seeds with its 95% t interval across seeds
   (lifts paired by seed), the real value with its interval from that half's customers, and
-  whether the simulated mean lies inside the real interval;
+  whether the simulated mean lies inside the real interval (informative, value by value; not the verdict);
+* ``holdout_test.csv``: the verdict, the held-out test of :mod:`experiments.calibration.holdout` on
+  the held-out half (its chi-square statistic, degrees of freedom, threshold at the 5% level,
+  p-value and whether the market passes), with the simulated values' covariance of
+  :func:`simulated_covariance`;
 * ``untargeted.csv``: the lifts by past purchases (men's only, women's only, both), new vs
   returning customer, purchase channel and area, over all customers: effects the fit never saw;
 * ``replay.png``, ``untargeted.png``: the same as plots;
@@ -39,7 +43,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from experiments.calibration import hillstrom  # noqa: E402
+from experiments.calibration import hillstrom, holdout  # noqa: E402
 from experiments.io import write_table  # noqa: E402
 from experiments.report import save_figure  # noqa: E402
 from experiments.schema import Config  # noqa: E402
@@ -113,8 +117,30 @@ def side_by_side(simulated: list[pd.DataFrame], real: pd.DataFrame) -> pd.DataFr
     return out[[c for c in REPLAY_COLUMNS if c != "half"]]
 
 
-def replay(cfg: Config, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate both halves on every seed; write the folder (see the module docstring); return replay and untargeted tables."""
+def simulated_covariance(fit_half: pd.DataFrame, runs: list[pd.DataFrame]) -> pd.DataFrame:
+    """The covariance of a fitted market's values on the held-out half, :math:`\\Sigma_s` of the held-out test.
+
+    .. math::  \\Sigma_s = \\Sigma_{\\text{fit}} + \\frac{1}{S^2} \\sum_{k=1}^{S} \\Sigma_k
+
+    :math:`\\Sigma_{\\text{fit}}` is the fit half's sampling covariance: the market was fitted to that
+    half, so it can be at best as right as that sample (:mod:`experiments.calibration.holdout`).
+    The second term is the simulation's noise: the simulated value is the mean of :math:`S`
+    independent seeds, and :math:`\\Sigma_k` is the sampling covariance within seed :math:`k`'s
+    simulated customers (:func:`experiments.calibration.hillstrom.covariance`), estimated from
+    each run's customers because :math:`S` seeds are too few for a 15 x 15 covariance across seeds.
+    """
+    noise = sum(hillstrom.covariance(r) for r in runs) / len(runs) ** 2
+    return hillstrom.covariance(fit_half) + noise
+
+
+def held_out_test(table: pd.DataFrame, fit_half: pd.DataFrame, held_half: pd.DataFrame, held_runs: list[pd.DataFrame]) -> holdout.HoldoutTest:
+    """The verdict: the held-out test of the ``holdout`` rows of ``table`` (:func:`side_by_side` with ``half``)."""
+    rows = table[table["half"] == "holdout"].set_index(["arm", "metric"])
+    return holdout.holdout_test(rows["simulated"], simulated_covariance(fit_half, held_runs), rows["real"], hillstrom.covariance(held_half))
+
+
+def replay(cfg: Config, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, holdout.HoldoutTest]:
+    """Simulate both halves on every seed; write the folder (see the module docstring); return replay and untargeted tables and the verdict."""
     cal, seeds = cfg.calibration, list(cfg.experiment.seeds)
     table = hillstrom.load()
     halves = hillstrom.halves(table, cal.split_seed)
@@ -129,6 +155,7 @@ def replay(cfg: Config, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     replay_table = pd.concat(tables, ignore_index=True)[REPLAY_COLUMNS]
     everyone = {s: pd.concat([runs[half, s] for half in halves]) for s in seeds}
     untargeted = untargeted_table([everyone[s] for s in seeds], table.frame)
+    test = held_out_test(replay_table, halves["fit"].frame, halves["holdout"].frame, [runs["holdout", s] for s in seeds])
 
     customers = pd.concat(runs.values(), ignore_index=True)
     real = table.frame.drop(columns=list(REQUIRED)).rename(columns={c: f"real_{c}" for c in hillstrom.OUTCOMES + ("segment",)})
@@ -138,10 +165,12 @@ def replay(cfg: Config, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     write_table(replay_table, run_dir / "replay.csv")
     write_table(untargeted, run_dir / "untargeted.csv")
+    write_table(pd.DataFrame([{"half": "holdout", "seeds": len(seeds), "statistic": test.statistic, "df": test.df, "threshold": test.threshold,
+                               "level": test.level, "p_value": test.p_value, "passed": test.passed}]), run_dir / "holdout_test.csv")
     write_table(customers, run_dir / "replay_customers.parquet")
     plot_replay(replay_table, run_dir / "replay.png")
     plot_untargeted(untargeted, run_dir / "untargeted.png")
-    return replay_table, untargeted
+    return replay_table, untargeted, test
 
 
 def untargeted_table(simulated: list[pd.DataFrame], real: pd.DataFrame) -> pd.DataFrame:
@@ -215,9 +244,10 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def run_task(cfg: Config, run_dir: Path) -> None:
-    """``task=hillstrom_replay``: replay, write the folder, print the table."""
-    table, untargeted = replay(cfg, run_dir)
+    """``task=hillstrom_replay``: replay, write the folder, print the table and the verdict."""
+    table, untargeted, test = replay(cfg, run_dir)
     print(markdown(table))
     inside = table["inside_real_ci"]
-    print(f"\n{int(inside.sum())} of {len(table)} simulated values lie inside the real 95% interval; outputs: replay.csv, "
-          f"untargeted.csv, replay.png, untargeted.png, replay_customers.parquet")
+    print(f"\n{int(inside.sum())} of {len(table)} simulated values lie inside the real 95% interval (informative; not the verdict).")
+    print(f"held-out test (experiments/calibration/holdout.py): {test}")
+    print("outputs: replay.csv, holdout_test.csv, untargeted.csv, replay.png, untargeted.png, replay_customers.parquet")

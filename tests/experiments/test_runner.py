@@ -10,11 +10,12 @@ from experiments.metrics import comparison_table, summary_table
 from experiments.runner import run_all, run_policy
 from policies.attribution import Attribution, Decisions
 from policies.base import Decision, DecisionContext, Feedback, Policy
-from policies.decision_log import audit
+from policies.decision_log import LOG_COLUMNS, audit, log_frame
 from policies.registry import LEARNERS, TRAINED, check_params, known_policies, make_policy
 from sim import GuardrailConfig
-from sim.catalogue import ACTION_CHANNEL, CHANNEL_NAMES, N_ACTIONS, VALIDITY_DAYS
+from sim.catalogue import ACTION_CHANNEL, CHANNEL_NAMES, N_ACTIONS, VALIDITY_DAYS, parse_action
 from sim.features import FEATURE_NAMES
+from sim.guardrails import REFUSALS
 from tests.conftest import small_config
 
 CFG = small_config(size=300, horizon=21)
@@ -250,3 +251,155 @@ def test_attribution_releases_a_decision_with_its_window_profit_only_when_mature
     queue.credit(3, np.array([8.0, 80, 800]))  # credits only the day-2 decisions now
     rest = queue.unmatured()
     assert list(rest.reward) == [12.0, 1200.0] and not rest.matured.any() and queue.matured(9) is None
+
+
+EMAIL, SMS = parse_action("free_shipping / email / morning"), parse_action("25% kids / sms / evening")
+
+
+def _hand_log() -> pd.DataFrame:
+    """Four decisions of day 3: an e-mail that ran, an e-mail refused for the budget, no contact, an SMS that ran; every
+    shopper consents to e-mail and SMS and was contacted twice in the last 7 days."""
+    obs = np.zeros((4, len(FEATURE_NAMES)), dtype=np.float32)
+    obs[:, FEATURE_NAMES.index("consent_email")] = obs[:, FEATURE_NAMES.index("consent_sms")] = 1
+    obs[:, FEATURE_NAMES.index("contacts_7d")] = 2
+    obs[:, FEATURE_NAMES.index("recency")] = [5, 6, 7, 8]
+    proposed, executed = np.array([EMAIL, EMAIL, 0, SMS]), np.array([EMAIL, 0, 0, SMS])
+    decisions = Decisions.executed(3, np.array([10, 11, 12, 13]), obs, proposed, np.array([0.25, 0.5, 0.9, 0.125]), executed,
+                                   np.array([0, REFUSALS.index("budget"), 0, 0], dtype=np.int8), np.array([True, False, False, False]))
+    decisions.reward[:] = [1.5, -0.5, 0.0, 2.0]
+    decisions.matured[:] = [True, True, False, True]
+    return log_frame("random", 7, decisions)
+
+
+def test_a_log_frame_holds_each_decision_with_the_propensity_of_what_ran():
+    log = _hand_log()
+    assert list(log.columns) == list(LOG_COLUMNS)
+    assert (log["policy"] == "random").all() and (log["seed"] == 7).all() and (log["day"] == 3).all()
+    assert list(log["shopper"]) == [10, 11, 12, 13] and list(log["recency"]) == [5, 6, 7, 8]
+    assert list(log["action"]) == [EMAIL, 0, 0, SMS] and list(log["proposed_action"]) == [EMAIL, EMAIL, 0, SMS]
+    assert list(log["propensity"]) == [0.25, 1.0, 0.9, 0.125]  # the refused e-mail ran as the guardrails' forced no contact
+    assert list(log["proposed_propensity"]) == [0.25, 0.5, 0.9, 0.125]
+    assert list(log["refusal"]) == ["", "budget", "", ""]
+    assert list(log["reward"]) == [1.5, -0.5, 0.0, 2.0] and list(log["matured"]) == [True, True, False, True]
+    assert audit(log, frequency_cap_7d=3) == []
+
+
+def _broken(column: str, row: int, value) -> pd.DataFrame:
+    log = _hand_log()
+    log[column] = log[column].astype(object if isinstance(value, str) else np.result_type(log[column].dtype, type(value)))
+    log.loc[row, column] = value
+    return log
+
+
+@pytest.mark.parametrize(("column", "row", "value", "problem"), [
+    ("consent_email", 0, 0.0, "1 sends on a channel without consent"),
+    ("consent_sms", 3, 0.0, "1 sends on a channel without consent"),  # the send's own channel is checked
+    ("contacts_7d", 0, 3.0, "sends to shoppers at the frequency cap of 3"),
+    ("contacts_7d", 3, 4.0, "sends to shoppers at the frequency cap of 3"),
+    ("action", 1, EMAIL, "refused proposals not logged as no contact with propensity 1"),
+    ("propensity", 1, 0.5, "refused proposals not logged as no contact with propensity 1"),
+    ("proposed_action", 0, SMS, "proposals that ran differ from the logged action or propensity"),
+    ("proposed_propensity", 3, 0.25, "proposals that ran differ from the logged action or propensity"),
+    ("refusal", 1, "weather", "refusal: unknown reasons ['weather']; known: ['absent', 'consent', 'frequency_cap', 'budget']"),
+])
+def test_audit_names_each_problem_a_log_can_show(column, row, value, problem):
+    assert audit(_broken(column, row, value), frequency_cap_7d=3) == [problem]
+
+
+def test_audit_checks_consent_and_the_cap_on_sends_only_and_the_cap_is_reached_at_its_value():
+    for column, row, value in (("consent_email", 1, 0.0), ("consent_sms", 0, 0.0), ("contacts_7d", 2, 9.0), ("contacts_7d", 0, 2.0)):
+        assert audit(_broken(column, row, value), frequency_cap_7d=3) == [], (column, row, value)
+    two = _broken("consent_email", 0, 0.0)
+    two.loc[3, "consent_sms"] = 0.0
+    assert audit(two, frequency_cap_7d=3) == ["2 sends on a channel without consent"]
+
+
+@pytest.mark.parametrize("p", [0.0, -0.25, 1.5])
+def test_audit_refuses_a_propensity_outside_0_1(p):
+    log = _hand_log()
+    log.loc[2, ["propensity", "proposed_propensity"]] = p  # a no contact that ran: only the range is wrong
+    assert audit(log, frequency_cap_7d=3) == ["propensities outside (0, 1]"]
+    log.loc[2, ["propensity", "proposed_propensity"]] = 1.0
+    assert audit(log, frequency_cap_7d=3) == []
+
+
+@pytest.mark.parametrize(("actions", "problem"), [
+    ([EMAIL, 0, 0.5, SMS], "action: integers expected, got float64"),
+    ([EMAIL, 0, N_ACTIONS, SMS], f"action: values outside [0, {N_ACTIONS - 1}]"),
+    ([EMAIL, 0, -1, SMS], f"action: values outside [0, {N_ACTIONS - 1}]"),
+])
+def test_audit_stops_at_actions_that_are_not_actions(actions, problem):
+    log = _hand_log()
+    log["action"] = np.array(actions)
+    log.loc[2, "propensity"] = 7.0  # not reported: nothing else is checked on such a log
+    assert audit(log, frequency_cap_7d=3) == [problem]
+    log["action"] = np.array([EMAIL, 0, N_ACTIONS - 1, SMS])
+    log.loc[2, ["proposed_action"]] = N_ACTIONS - 1
+    log.loc[2, ["propensity", "proposed_propensity"]] = 0.5
+    log.loc[2, [f"consent_{h}" for h in CHANNEL_NAMES]] = 1.0
+    assert audit(log, frequency_cap_7d=3) == []  # the last action is an action
+
+
+def test_audit_lists_every_problem_of_a_log():
+    log = _broken("consent_email", 0, 0.0)
+    log.loc[1, "propensity"] = 0.5
+    log.loc[3, "proposed_propensity"] = 0.5
+    log.loc[2, ["propensity", "proposed_propensity"]] = 0.0
+    assert audit(log, frequency_cap_7d=1) == [
+        "1 sends on a channel without consent", "sends to shoppers at the frequency cap of 1",
+        "refused proposals not logged as no contact with propensity 1", "proposals that ran differ from the logged action or propensity",
+        "propensities outside (0, 1]",
+    ]
+
+
+def _two_decisions(rows=(3, 1)) -> Decisions:
+    """An e-mail that ran (drawn with probability 0.2, opened) and an SMS refused for the budget (drawn with 0.4)."""
+    obs = np.arange(2 * len(FEATURE_NAMES), dtype=np.float32).reshape(2, -1)
+    return Decisions.executed(5, np.array(rows), obs, np.array([EMAIL, SMS]), np.array([0.2, 0.4]), np.array([EMAIL, 0]),
+                              np.array([0, REFUSALS.index("budget")], dtype=np.int8), np.array([True, False]))
+
+
+def test_a_learner_is_fed_what_ran_with_its_propensity_and_no_reward_before_it_matures():
+    d = _two_decisions()
+    assert list(d.day) == [5, 5] and list(d.reward) == [0.0, 0.0] and not d.matured.any() and len(d) == 2
+    d.reward[:] = [2.0, -1.0]
+    fed = d.feedback()
+    assert list(fed.day) == [5, 5] and list(fed.actions) == [EMAIL, 0] and list(fed.propensity) == [0.2, 1.0]
+    assert list(fed.reward) == [2.0, -1.0] and list(fed.opened) == [True, False] and np.array_equal(fed.obs, d.obs)
+    pending = d.feedback(with_reward=False)
+    assert np.isnan(pending.reward).all() and list(pending.actions) == [EMAIL, 0] and list(pending.propensity) == [0.2, 1.0]
+    assert list(d.reward) == [2.0, -1.0]  # the held rewards are untouched
+
+
+def test_a_subset_and_a_concatenation_keep_every_column_of_a_row_together():
+    d = _two_decisions()
+    d.reward[:] = [2.0, -1.0]
+    for keep in (np.array([False, True]), np.array([1])):
+        one = d.subset(keep)
+        assert (list(one.rows), list(one.action), list(one.proposed), list(one.propensity), list(one.proposed_propensity)) == ([1], [0], [SMS], [1.0], [0.4])
+        assert (list(one.refusal), list(one.opened), list(one.reward), list(one.day)) == ([REFUSALS.index("budget")], [False], [-1.0], [5])
+        assert np.array_equal(one.obs, d.obs[1:])
+    both = Decisions.concat([d.subset(np.array([1, 0])), d])
+    assert list(both.rows) == [1, 3, 3, 1] and list(both.action) == [0, EMAIL, EMAIL, 0] and list(both.reward) == [-1.0, 2.0, 2.0, -1.0]
+    assert np.array_equal(both.obs, d.obs[[1, 0, 0, 1]])
+
+
+def test_attribution_holds_only_the_tracked_shoppers_and_a_one_day_window_matures_the_same_day():
+    queue = Attribution(window=1, track=np.array([3, 0]))
+    queue.add(0, _two_decisions(rows=(3, 1)))
+    assert queue.matured(-1) is None
+    queue.credit(0, np.array([1.0, 10.0, 100.0, 1000.0]))
+    done = queue.matured(0)
+    assert list(done.rows) == [3] and list(done.reward) == [1000.0] and done.matured.all()
+    assert queue.matured(5) is None and queue.unmatured() is None
+    everyone = Attribution(window=2)
+    everyone.add(0, _two_decisions(rows=(3, 1)))
+    everyone.credit(0, np.array([1.0, 10.0, 100.0, 1000.0]))
+    assert everyone.matured(0) is None and list(everyone.unmatured().reward) == [1000.0, 10.0]
+    assert everyone.unmatured() is None  # what was handed over is no longer held
+
+
+@pytest.mark.parametrize("window", [0, -3])
+def test_an_attribution_window_shorter_than_a_day_is_refused_naming_it(window):
+    with pytest.raises(ValueError, match=rf"^window={window}: must be >= 1 day$"):
+        Attribution(window=window)

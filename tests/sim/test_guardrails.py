@@ -8,9 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import GuardrailConfig, MarketModel
-from sim.catalogue import ACTION_CHANNEL, N_ACTIONS, parse_action
+from sim.campaigns import offer_table
+from sim.catalogue import ACTION_CHANNEL, N_ACTIONS, N_CHANNELS, N_OFFERS, encode, parse_action
+from sim.config import CampaignConfig
 from sim.features import contacts_last_7d
-from sim.guardrails import ACTION_COMMITMENT, BUDGET, CONSENT, FREQUENCY_CAP, RAN, REFUSALS, VIOLATIONS, guard
+from sim.guardrails import ACTION_COMMITMENT, BUDGET, CONSENT, FREQUENCY_CAP, RAN, REFUSALS, VIOLATIONS, ActionMask, guard
 from tests.conftest import small_config
 
 CFG = small_config(size=120, horizon=12)
@@ -98,6 +100,7 @@ def test_a_sends_commitment_is_its_channel_cost_plus_the_offers_face_value():
         "free_shipping / call_centre / evening": 1.50 + 5.00,
         "25% kids / sms / evening": 0.06 + 0.25 * 45.0,
         "10% electronics / push / midday": 0.005 + 0.10 * 180.0,
+        "10% womens / email / morning": 0.01 + 0.10 * 70.0,
         "bogo / social_ad / morning": 0.12 + 0.25 * mean_price,
         "loyalty_points / email / midday": 0.01 + 0.05 * mean_price,
         "info / call_centre / morning": 1.50 + 0.0,
@@ -108,3 +111,62 @@ def test_a_sends_commitment_is_its_channel_cost_plus_the_offers_face_value():
     send = np.full(2, parse_action("free_shipping / email / morning"))
     assert list(guard(send, *_everyone(2), budget=10.03).executed) == list(send)
     assert guard(send, *_everyone(2), budget=10.01).budget_refused == 1
+
+
+def test_allows_refuses_what_is_not_an_action_and_no_contact_is_always_allowed():
+    everything, nothing = ActionMask(np.ones((6, N_CHANNELS), dtype=bool)), ActionMask(np.zeros((6, N_CHANNELS), dtype=bool))
+    actions = np.array([N_ACTIONS, -1, -1000, N_ACTIONS + 10, 0, N_ACTIONS - 1])
+    assert list(everything.allows(actions)) == [False, False, False, False, True, True]
+    assert list(nothing.allows(actions)) == [False, False, False, False, True, False]
+
+
+def test_a_campaign_send_is_checked_and_committed_as_the_info_message_of_its_channel_and_slot():
+    """Campaigns are actions beyond the catalogue's (sim/campaigns.py): consent, the cap and the budget see the info
+    message on the same channel and slot, and the campaign action is what runs."""
+    table = offer_table({"mens": CampaignConfig(category="mens")})
+    campaign_email, campaign_sms = encode(N_OFFERS, 0, 1), encode(N_OFFERS, 1, 2)
+    info_email = parse_action("info / email / midday")
+    assert table.checked_as[campaign_email] == info_email and campaign_email >= N_ACTIONS
+    consent, present, under_cap = _everyone(3)
+    consent[1, 1] = False  # shopper 1 refuses SMS, not e-mail
+    checked = guard(np.array([campaign_email, campaign_sms, campaign_sms]), consent, present, under_cap, budget=0.0, checked_as=table.checked_as)
+    assert list(checked.executed) == [campaign_email, 0, campaign_sms] and [REFUSALS[r] for r in checked.refusal] == ["", "consent", ""]
+    # an info e-mail commits its channel cost only (0.01): two fit in 0.025, a third does not
+    three = guard(np.full(3, campaign_email), *_everyone(3), budget=0.025, checked_as=table.checked_as)
+    assert list(three.executed) == [campaign_email, campaign_email, 0] and three.budget_refused == 1
+
+
+def test_the_budget_keeps_sends_by_priority_and_equal_priorities_in_row_order():
+    """Against a brute-force loop: sends sorted by priority (ties by row) are kept while the running commitment fits."""
+    rng = np.random.default_rng(5)
+    n = 200
+    actions = np.where(rng.random(n) < 0.8, rng.integers(1, N_ACTIONS, n), 0)
+    priority = rng.integers(0, 3, n).astype(np.float64)  # many ties
+    budget = 0.4 * ACTION_COMMITMENT[actions].sum()
+    checked = guard(actions, *_everyone(n), budget=budget, priority=priority)
+    kept, spent, full = np.zeros(n, dtype=bool), 0.0, False
+    for i in sorted(np.flatnonzero(actions > 0), key=lambda i: (-priority[i], i)):
+        spent += float(ACTION_COMMITMENT[actions[i]])
+        full = full or spent > budget
+        kept[i] = not full
+    assert kept.sum() > 10 and (actions > 0).sum() - kept.sum() > 10
+    assert np.array_equal(checked.executed, np.where(kept, actions, 0))
+    assert np.array_equal(checked.refusal == BUDGET, (actions > 0) & ~kept)
+
+
+def test_a_budget_of_exactly_k_cheap_sends_keeps_k_of_them_however_many_there_are():
+    """The running commitment is summed in double precision: a float32 sum of 1,000 e-mails at 0.01 drifts by more
+    than the last e-mail's share and would refuse it."""
+    n, k = 1200, 1000
+    send = np.full(n, parse_action("info / email / midday"))
+    budget = sum(float(ACTION_COMMITMENT[a]) for a in send[:k])  # a brute-force sum in Python floats
+    checked = guard(send, *_everyone(n), budget=budget)
+    assert list(checked.executed) == [int(send[0])] * k + [0] * (n - k) and checked.budget_refused == n - k
+
+
+@pytest.mark.parametrize(("budget", "n"), [(1.0, 100), (20.0, 2000)])
+def test_a_round_budget_pays_for_the_round_number_of_e_mails_it_is_worth(budget, n):
+    """100 x 0.01 = 1.00: every e-mail of a budget's worth is sent, and one more is refused."""
+    send = np.full(n + 1, parse_action("info / email / midday"))
+    checked = guard(send, *_everyone(n + 1), budget=budget)
+    assert (checked.executed[:n] == send[0]).all() and checked.executed[n] == 0 and checked.budget_refused == 1

@@ -21,7 +21,7 @@ from serving.export import export_policy
 from serving.runtime import exportable_bandits
 from sim.catalogue import ACTION_NAMES, N_CHANNELS
 from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
-from sim.features import FEATURE_NAMES, N_FEATURES
+from sim.features import FEATURE_HIGH, FEATURE_LOW, FEATURE_NAMES, N_FEATURES
 from sim.guardrails import ActionMask
 from tests.conftest import small_config
 from tests.serving.trained import market_observations, trained
@@ -240,3 +240,117 @@ def test_export_refuses_an_onnx_graph_whose_probabilities_differ_and_leaves_no_f
     with pytest.raises(ArtefactError, match=r"policy\.onnx: ONNX probabilities differ from torch's by up to [0-9.e-]+ \(> 1e-05\)"):
         export_policy(ppo_model[2], tmp_path / "artefact", GUARD, parity_samples=1000)
     assert list(tmp_path.iterdir()) == []
+
+
+def _drop_from_checksums(folder: Path, name: str) -> None:
+    lines = (folder / CHECKSUMS).read_text().splitlines(keepends=True)
+    (folder / CHECKSUMS).write_text("".join(line for line in lines if not line.endswith(f"  {name}\n")))
+
+
+def _replace(folder: Path, name: str, data: bytes) -> None:
+    (folder / name).write_bytes(data)
+    (folder / CHECKSUMS).unlink()
+    write_checksums(folder)  # consistent checksums over a file that is not what its name says
+
+
+FOREIGN = {
+    "manifest not JSON": (lambda f: _replace(f, MANIFEST, b"{"), "manifest.json: not valid JSON"),
+    "manifest not text": (lambda f: _replace(f, MANIFEST, b"\xff\xfe{}"), "manifest.json: not valid JSON"),
+    "checksums not text": (lambda f: (f / CHECKSUMS).write_bytes(b"\xff\xfe\x00 garbage\n"), "checksums.sha256: line 1 is not '<sha256>  <file>'"),
+    "another format": (lambda f: _rewrite_manifest(f, lambda m: m.update(format="other-tool")),
+                       "manifest.json: not an offerlab policy manifest (format must be 'offerlab-policy-artefact')"),
+    "no format version": (lambda f: _rewrite_manifest(f, lambda m: m.pop("format_version")),
+                          f"manifest.json: format_version None; this offerlab reads version {FORMAT_VERSION} (export the policy again"),
+    "features not a list": (lambda f: _rewrite_manifest(f, lambda m: m.update(features="all")), "manifest.json: features must be a list"),
+    "unknown model kind": (lambda f: _rewrite_manifest(f, lambda m: m["policy"].update(kind="svm")),
+                           "does not name a known kind (bandit, ppo, rules) and its model file"),
+    "kind and file disagree": (lambda f: _rewrite_manifest(f, lambda m: m["policy"].update(file="policy.onnx")),
+                               "does not name a known kind (bandit, ppo, rules) and its model file"),
+    "policy not a section": (lambda f: _rewrite_manifest(f, lambda m: m.update(policy="bandit")),
+                             "manifest.json: policy section 'bandit' does not name a known kind"),
+    "model neither present nor listed": (lambda f: ((f / "model.npz").unlink(), _drop_from_checksums(f, "model.npz")),
+                                         "model.npz: the model file is not in checksums.sha256"),
+    "manifest neither present nor listed": (lambda f: ((f / MANIFEST).unlink(), _drop_from_checksums(f, MANIFEST)),
+                                            "manifest.json: missing; "),
+    "checksum line with two spaces too few": (lambda f: (f / CHECKSUMS).write_text((f / CHECKSUMS).read_text().replace("  ", " ", 1)),
+                                              "checksums.sha256: line 1 is not '<sha256>  <file>'"),
+    "model file not a model": (lambda f: _replace(f, "model.npz", b"PK not really a zip"), "model.npz: cannot be used as a bandit policy ("),
+}
+
+
+@pytest.mark.parametrize("damage", FOREIGN)
+def test_a_consistent_artefact_that_is_not_a_usable_one_is_refused_naming_the_file_and_the_problem(damage, linucb_artefact, tmp_path):
+    folder = tmp_path / "artefact"
+    shutil.copytree(linucb_artefact, folder)
+    change, message = FOREIGN[damage]
+    change(folder)
+    with pytest.raises(ArtefactError, match=re.escape(message)) as refused:
+        load_artefact(folder)
+    assert str(refused.value).startswith(str(folder))  # the path of the file (or folder) at fault comes first
+
+
+def test_a_folder_that_is_not_there_or_holds_no_artefact_is_refused(tmp_path):
+    with pytest.raises(ArtefactError, match=re.escape(f"{tmp_path / 'nowhere'}: no such artefact folder")):
+        load_artefact(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ArtefactError, match="no such artefact folder"):
+        load_artefact(tmp_path / "file")
+
+
+def test_checksums_are_sha256_of_each_file_by_name(linucb_artefact):
+    import hashlib
+
+    listed = dict(reversed(line.split("  ")) for line in (linucb_artefact / CHECKSUMS).read_text().splitlines())
+    assert listed == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in linucb_artefact.iterdir() if p.name != CHECKSUMS}
+    assert (linucb_artefact / CHECKSUMS).read_text().endswith("\n")
+
+
+def test_parity_inputs_cover_the_feature_box_and_close_each_channel_for_about_40_percent_of_rows():
+    batches = export.parity_inputs(2500)
+    assert [len(obs) for obs, _, _ in batches] == [1000, 1000, 500] and [w for _, _, w in batches] == [0, 1, 2]
+    assert all(len(mask) == len(obs) and obs.dtype == np.float32 for obs, mask, _ in batches)
+    obs = np.concatenate([b[0] for b in batches])
+    low, high = FEATURE_LOW, FEATURE_HIGH
+    assert ((obs >= low) & (obs <= high)).all()
+    span = high - low
+    assert (obs.min(axis=0) < low + 0.01 * span).all() and (obs.max(axis=0) > high - 0.01 * span).all()  # every corner is reached
+    ok = np.concatenate([b[1].channel_ok for b in batches])
+    assert np.abs(ok.mean(axis=0) - 0.6).max() < 4 * np.sqrt(0.6 * 0.4 / len(ok))  # binomial tolerance, 4 standard errors
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, export.parity_inputs(2500)))  # the same inputs every export
+    assert [w for _, _, w in export.parity_inputs(9000)] == [0, 1, 2, 3, 4, 5, 6, 0, 1]
+
+
+class _Twisted:
+    """The exported runtime with its decisions changed after the fact: ``actions`` or ``propensity`` of some rows."""
+
+    def __init__(self, runtime, rows: np.ndarray, field: str):
+        self.runtime, self.rows, self.field, self.name = runtime, rows, field, runtime.name
+
+    def act(self, obs, mask, context):
+        decision = self.runtime.act(obs, mask, context)
+        if self.field == "actions":
+            decision.actions = decision.actions.copy()
+            decision.actions[self.rows] = 0
+        else:
+            decision.propensity = np.array(decision.propensity, dtype=np.float64, copy=True)
+            decision.propensity[self.rows] *= 0.5
+        return decision
+
+
+@pytest.mark.parametrize("field", ["actions", "propensity"])
+def test_the_parity_gate_refuses_a_runtime_that_differs_in_actions_or_in_propensities_alone(field, linucb_artefact):
+    from serving.runtime import load_runtime
+
+    live = trained("linucb")
+    runtime = load_runtime(linucb_artefact / "model.npz", json.loads((linucb_artefact / MANIFEST).read_text())["policy"])
+    assert export.choice_parity(live, runtime, 2000) == {"observations": 2000, "same_choices": True}
+    decided = live.act(*_first_parity_batch())
+    sends = np.flatnonzero(decided.actions > 0)[:7]  # seven rows where the live policy sends
+    counted = " on 7 of 1000 observations" if field == "actions" else ""  # a propensity-only difference is refused too
+    with pytest.raises(ArtefactError, match=f"exported linucb chooses differently from the live policy{counted}"):
+        export.choice_parity(live, _Twisted(runtime, sends, field), 2000)
+
+
+def _first_parity_batch():
+    obs, mask, weekday = export.parity_inputs(1000)[0]
+    return obs, mask, DecisionContext(0, weekday, np.random.default_rng(0), np.arange(len(obs)))

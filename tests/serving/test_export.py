@@ -262,6 +262,7 @@ FOREIGN = {
     "no format version": (lambda f: _rewrite_manifest(f, lambda m: m.pop("format_version")),
                           f"manifest.json: format_version None; this offerlab reads version {FORMAT_VERSION} (export the policy again"),
     "features not a list": (lambda f: _rewrite_manifest(f, lambda m: m.update(features="all")), "manifest.json: features must be a list"),
+    "actions not a list": (lambda f: _rewrite_manifest(f, lambda m: m.update(actions=None)), "manifest.json: actions must be a list"),
     "unknown model kind": (lambda f: _rewrite_manifest(f, lambda m: m["policy"].update(kind="svm")),
                            "does not name a known kind (bandit, ppo, rules) and its model file"),
     "kind and file disagree": (lambda f: _rewrite_manifest(f, lambda m: m["policy"].update(file="policy.onnx")),
@@ -354,3 +355,44 @@ def test_the_parity_gate_refuses_a_runtime_that_differs_in_actions_or_in_propens
 def _first_parity_batch():
     obs, mask, weekday = export.parity_inputs(1000)[0]
     return obs, mask, DecisionContext(0, weekday, np.random.default_rng(0), np.arange(len(obs)))
+
+
+def test_a_changed_file_is_named_with_the_start_of_both_digests(linucb_artefact, tmp_path):
+    import hashlib
+
+    folder = tmp_path / "artefact"
+    shutil.copytree(linucb_artefact, folder)
+    listed = hashlib.sha256((folder / "model.npz").read_bytes()).hexdigest()
+    _flip_byte(folder / "model.npz")
+    found = hashlib.sha256((folder / "model.npz").read_bytes()).hexdigest()
+    expected = (f"{folder / 'model.npz'}: SHA-256 {found[:16]}... differs from {listed[:16]}... in checksums.sha256: "
+                "changed or truncated after export")
+    with pytest.raises(ArtefactError, match=f"^{re.escape(expected)}$"):
+        load_artefact(folder)
+    assert load_artefact(linucb_artefact).path == linucb_artefact
+
+
+@pytest.mark.parametrize(("change", "detail"), [
+    (lambda m: m["actions"].pop(), f"at position {len(ACTION_NAMES) - 1} ('none' vs {ACTION_NAMES[-1]!r})"),
+    (lambda m: m["actions"].append("sms / later"), f"at position {len(ACTION_NAMES)} ('sms / later' vs 'none')"),
+])
+def test_an_action_layout_of_another_length_names_the_first_position_and_what_is_missing(change, detail, linucb_artefact, tmp_path):
+    folder = tmp_path / "artefact"
+    shutil.copytree(linucb_artefact, folder)
+    _rewrite_manifest(folder, change)
+    expected = f"{folder / MANIFEST}: actions differ from this offerlab's {detail}; the artefact was made for another layout"
+    with pytest.raises(ArtefactError, match=f"^{re.escape(expected)}$"):
+        load_artefact(folder)
+
+
+def test_a_ppo_export_describes_its_network_and_its_parity_check(ppo_model, tmp_path):
+    manifest = export_policy(ppo_model[2], tmp_path / "artefact", GUARD, parity_samples=100)
+    assert manifest["policy"] == {"kind": "ppo", "name": "ppo", "class": "MaskablePPO", "net_arch": [32, 32], "file": "policy.onnx"}
+    parity = manifest["metrics"]["parity"]
+    assert set(parity) == {"observations", "max_abs_probability_diff", "tolerance"}
+    assert parity["observations"] == 100 and parity["tolerance"] == 1e-5 and 0 <= parity["max_abs_probability_diff"] <= 1e-5
+    assert export_policy(ppo_model[2], tmp_path / "named", GUARD, name="champion", parity_samples=100)["policy"]["name"] == "champion"
+    (tmp_path / "broken.zip").write_bytes(b"PK not a model")
+    with pytest.raises(ArtefactError, match=re.escape(f"{tmp_path / 'broken.zip'}: not a usable MaskablePPO model (")):
+        export_policy(tmp_path / "broken.zip", tmp_path / "never", GUARD, parity_samples=100)
+    assert not (tmp_path / "never").exists()

@@ -10,7 +10,7 @@ from bandits.base import LinearBandit, best_allowed
 from bandits.bootstrap import BootstrapEnsemble
 from bandits.epsilon_greedy import EpsilonGreedy
 from bandits.features import arm_features, block_widths
-from bandits.linear import RidgeModel, mean_scores, variances
+from bandits.linear import RidgeModel, inverse_of, mean_scores, variances
 from bandits.linucb import LinUCB
 from bandits.thompson import LinearThompson
 from policies.base import DecisionContext, Feedback
@@ -280,3 +280,90 @@ def test_linucb_decisions_in_flight_narrow_the_width_of_what_they_tried_until_th
     policy.update(Feedback(np.ones(200), obs, tried, np.ones(200), rng.normal(size=200)))
     assert policy.in_flight == {}
     np.testing.assert_array_equal(policy.design(), policy.model.A)
+
+
+def _ridge_data(seed: int, n: int = 40, widths=(3, 2), noise: float = 1.0):
+    rng = np.random.default_rng(seed)
+    phi = rng.normal(size=(n, sum(widths)))
+    return phi, phi @ np.array([1.0, -2.0, 0.5, 3.0, 0.0][: sum(widths)]) + noise * rng.normal(size=n)
+
+
+def test_the_ridge_penalty_must_be_positive_and_defaults_to_one():
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=rf"^ridge={bad!r}: must be > 0$"):
+            RidgeModel([3, 2], ridge=bad)
+    np.testing.assert_array_equal(RidgeModel([3, 2]).A, np.eye(5))
+
+
+def test_batches_of_any_numeric_type_give_the_double_precision_fit():
+    """float32 rows, rewards and weights (the features, a float32 reward column) are the same data as their float64 copies."""
+    phi, r = _ridge_data(3)
+    w = np.random.default_rng(4).integers(0, 4, len(r))
+    m0 = np.array([0.1, 0.2, 0.3, 0.4, 0.5], dtype=np.float32)
+    exact, single = RidgeModel([3, 2], prior_mean=m0.astype(np.float64)), RidgeModel([3, 2], prior_mean=m0)
+    for model, cast in ((exact, np.float64), (single, np.float32)):
+        model.update(phi.astype(np.float32).astype(cast), r.astype(np.float32).astype(cast), weight=w.astype(cast))
+        model.update(phi.astype(np.float32).astype(cast), r.astype(np.float32).astype(cast))
+    for name in ("A", "b", "theta", "yy", "noise_sd"):
+        np.testing.assert_allclose(getattr(single, name), getattr(exact, name), rtol=1e-13, atol=1e-13, err_msg=name)
+
+
+def test_the_same_data_in_two_batches_is_the_same_fit_as_in_one_noise_and_counts_included():
+    phi, r = _ridge_data(5)
+    one, two = RidgeModel([3, 2]), RidgeModel([3, 2])
+    one.update(phi, r)
+    two.update(phi[:25], r[:25])
+    two.update(phi[25:], r[25:])
+    assert (two.n_obs, two.weight) == (40, 40.0)
+    assert (two.noise_sd, two.yy) == (pytest.approx(one.noise_sd, rel=1e-12), pytest.approx(one.yy, rel=1e-12))
+
+
+def test_the_noise_estimate_is_the_residual_sd_once_there_are_more_rows_than_features():
+    """sigma^2 = (sum r^2 - theta'b) / (n - d), the ridge fit's residual sum of squares plus its penalty; 1 until n > d."""
+    phi, r = _ridge_data(6, n=30, noise=0.001)
+    model = RidgeModel([3, 2], ridge=0.01)
+
+    def by_hand(n: int) -> float:  # the ridge solution and its penalised residual, straight from their definitions
+        theta = np.linalg.solve(0.01 * np.eye(5) + phi[:n].T @ phi[:n], phi[:n].T @ r[:n])
+        return float(np.sqrt((((r[:n] - phi[:n] @ theta) ** 2).sum() + 0.01 * theta @ theta) / (n - 5)))
+
+    model.update(phi[:5], r[:5])  # n = d: no estimate yet
+    assert model.noise_sd == 1.0
+    model.update(phi[5:6], r[5:6])  # n = d + 1
+    assert model.noise_sd == pytest.approx(by_hand(6), rel=1e-6)
+    model.update(phi[6:], r[6:])
+    assert model.noise_sd == pytest.approx(by_hand(30), rel=1e-6)
+
+
+def test_the_float32_copies_scoring_reads_follow_each_update():
+    phi, r = _ridge_data(7)
+    model = RidgeModel([3, 2])
+    stale = (model.cov_f32.copy(), model.chol_rest_f32.copy())
+    model.update(phi, r)
+    inverse = np.linalg.inv(model.A)
+    assert np.array_equal(model.cov, inverse_of(model.A))  # the same operations, bit for bit (inverse_of's promise)
+    np.testing.assert_allclose(model.cov, inverse, rtol=1e-10)
+    np.testing.assert_allclose(model.cov_f32, inverse, rtol=1e-6)
+    chol = model.chol_rest_f32.astype(np.float64)
+    np.testing.assert_allclose(chol @ chol.T, inverse[3:, 3:], rtol=1e-5)
+    assert not np.allclose(model.cov_f32, stale[0]) and not np.allclose(model.chol_rest_f32, stale[1])
+    assert model.theta_f32.dtype == np.float32 and np.array_equal(model.theta_f32, model.theta.astype(np.float32))
+
+
+def test_scores_are_computed_in_float32_from_a_float64_estimate():
+    """The module's contract: the model is solved in float64, scoring runs in float32."""
+    widths = block_widths()
+    theta = np.random.default_rng(1).normal(size=sum(widths))
+    feats = arm_features(contexts(np.random.default_rng(0), 4))
+    scores = mean_scores(theta, feats, RidgeModel(widths))
+    assert {x.dtype for x in (scores.none, scores.contact, scores.offer, scores.channel, scores.slot)} == {np.dtype(np.float32)}
+    np.testing.assert_allclose(scores.none, feats.base @ theta[: widths[0]], rtol=1e-5)
+
+
+def test_a_saved_ridge_model_comes_back_with_its_penalty():
+    phi, r = _ridge_data(8)
+    model = RidgeModel([3, 2], ridge=2.5)
+    model.update(phi, r)
+    again = RidgeModel.from_state(RidgeModel.from_state(model.state()).state())
+    assert (again.ridge, again.n_obs, again.weight, again.widths) == (2.5, 40, 40.0, [3, 2])
+    assert np.array_equal(again.theta, model.theta) and again.noise_sd == model.noise_sd

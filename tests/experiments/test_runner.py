@@ -403,3 +403,12 @@ def test_attribution_holds_only_the_tracked_shoppers_and_a_one_day_window_mature
 def test_an_attribution_window_shorter_than_a_day_is_refused_naming_it(window):
     with pytest.raises(ValueError, match=rf"^window={window}: must be >= 1 day$"):
         Attribution(window=window)
+
+
+def test_a_decision_earns_the_profit_of_its_window_days_only_whenever_it_is_asked_for():
+    """r = sum of the profit of days t .. t + W - 1: a day after the window adds nothing, even before the decision is released."""
+    queue = Attribution(window=2)
+    queue.add(4, _two_decisions(rows=(3, 1)))
+    for day in (3, 4, 5, 6):
+        queue.credit(day, np.full(4, 10.0**day))
+    assert list(queue.matured(6).reward) == [10.0**4 + 10.0**5] * 2

@@ -367,3 +367,54 @@ def test_a_saved_ridge_model_comes_back_with_its_penalty():
     again = RidgeModel.from_state(RidgeModel.from_state(model.state()).state())
     assert (again.ridge, again.n_obs, again.weight, again.widths) == (2.5, 40, 40.0, [3, 2])
     assert np.array_equal(again.theta, model.theta) and again.noise_sd == model.noise_sd
+
+
+SAMPLING = {
+    "epsilon_greedy": lambda: EpsilonGreedy(epsilon=0.3),
+    "thompson": lambda: LinearThompson(scale=0.3, propensity_draws=7),
+    "bootstrap": lambda: BootstrapEnsemble(members=6, prior_scale=0.5),
+    "open_value": lambda: make_policy("open_value", None, {"propensity_draws": 7}),
+}
+
+
+def _warmed(name: str, n: int = 300):
+    """A learner after one day of feedback on the synthetic problem, and the next day's observations and mask."""
+    policy = SAMPLING[name]()
+    rng = np.random.default_rng(3)
+    obs, mask = contexts(rng, n), ActionMask(rng.random((n, N_CHANNELS)) < 0.7)
+    first = policy.act(obs, mask, DecisionContext(0, 0, np.random.default_rng(0), np.arange(n)))
+    feats = arm_features(obs, policy.nonlinear)
+    truth = mean_scores(synthetic_theta(policy.nonlinear), feats, RidgeModel(block_widths(policy.nonlinear)))
+    value = np.concatenate([truth.none[:, None], truth.full().reshape(n, -1)], axis=1)[np.arange(n), first.actions]
+    policy.update(Feedback(np.zeros(n), obs, first.actions, first.propensity, value + rng.normal(0, 0.5, n), first.actions > 0))
+    return policy, contexts(rng, n), mask
+
+
+@pytest.mark.parametrize("name", list(SAMPLING))
+def test_a_sampling_learner_ranks_its_sends_by_their_gain_and_reports_its_share_off_greedy(name):
+    """The priority the budget keeps sends by is the chosen send's gain over no contact (positive exactly for sends),
+    and the exploration rate TensorBoard shows is the share of decisions that differ from the greedy choice."""
+    policy, obs, mask = _warmed(name)
+    d = policy.act(obs, mask, DecisionContext(1, 1, np.random.default_rng(1), np.arange(len(obs))))
+    greedy, gain = policy.greedy(arm_features(obs, policy.nonlinear), mask)
+    assert d.priority is not None and d.priority.shape == (len(obs),)
+    if name == "epsilon_greedy":  # the greedy send's gain over no contact, by brute force over every allowed arm
+        scores = mean_scores(policy.model.theta, arm_features(obs, policy.nonlinear), policy.model)
+        best = scores.full(mask.channel_ok).reshape(len(obs), -1).max(axis=1) - scores.none
+        np.testing.assert_allclose(d.priority, best, rtol=1e-4, atol=1e-4)
+    elif name == "bootstrap":
+        np.testing.assert_allclose(d.priority, gain, rtol=1e-6)
+    else:  # the sampled draw's choice: a send exactly where its sampled gain is positive
+        assert np.array_equal(d.priority > 0, d.actions > 0)
+    share = float((d.actions != greedy).mean())
+    assert policy.exploration == share and 0 < share < 1
+
+
+@pytest.mark.parametrize("name", ["thompson", "open_value"])
+def test_a_sampled_probability_is_a_vote_share_over_the_acting_draw_and_the_propensity_draws(name):
+    """With D propensity draws, each action's probability is the share of D + 1 pooled draws that choose it."""
+    policy, obs, mask = _warmed(name)
+    probs = policy.action_probabilities(obs, mask, DecisionContext(1, 1, np.random.default_rng(2), np.arange(len(obs))))
+    votes = probs * 8
+    np.testing.assert_allclose(votes, np.round(votes), atol=1e-9)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)

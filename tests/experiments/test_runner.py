@@ -412,3 +412,11 @@ def test_a_decision_earns_the_profit_of_its_window_days_only_whenever_it_is_aske
     for day in (3, 4, 5, 6):
         queue.credit(day, np.full(4, 10.0**day))
     assert list(queue.matured(6).reward) == [10.0**4 + 10.0**5] * 2
+
+
+def test_audit_checks_the_first_send_action_too():
+    first = 1  # info / email / morning, the send with the lowest action number
+    assert ACTION_CHANNEL[first] == CHANNEL_NAMES.index("email")
+    log = _hand_log()
+    log.loc[0, ["action", "proposed_action", "consent_email"]] = [first, first, 0.0]
+    assert audit(log, frequency_cap_7d=3) == ["1 sends on a channel without consent"]

@@ -33,7 +33,8 @@ class Interval:
         """``mean [low, high]``, each number in the format ``spec`` (``f"{ci:+.2f}"``); one value has no interval."""
         spec = spec or ",.2f"
         if np.isnan(self.low):
-            return f"{self.mean:{spec}} [no interval from {self.n} value]"
+            why = f"from {self.n} value" if self.n < 2 else f"NaN among the {self.n} values"
+            return f"{self.mean:{spec}} [no interval {why}]"
         return f"{self.mean:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
 
     def __str__(self) -> str:

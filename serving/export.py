@@ -54,6 +54,8 @@ def export_policy(source: str | Path, out: Path, guardrails: GuardrailConfig, na
     is never overwritten in place.
     """
     kind = source_kind(source)
+    if not isinstance(parity_samples, int) or parity_samples < 1:
+        raise ArtefactError(f"parity_samples={parity_samples!r}: must be a positive integer (a parity check on no observation checks nothing)")
     if name and not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise ArtefactError(f"policy name {name!r}: use letters, digits and . _ - (it goes into the decision log)")
     out = Path(out)

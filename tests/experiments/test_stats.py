@@ -154,3 +154,9 @@ def test_samples_without_spread_give_a_zero_width_interval_at_their_difference()
 def test_non_finite_values_print_as_python_prints_them():
     assert format(mean_ci([np.inf])) == "inf [no interval from 1 value]"
     assert f"{Interval(1.0, -np.inf, np.inf, 3)}" == "1.00 [-inf, inf]"
+
+
+def test_values_with_a_nan_say_so_instead_of_claiming_one_value():
+    ci = mean_ci([1.0, np.nan, 3.0])
+    assert np.isnan(ci.mean) and not ci.excludes_zero()
+    assert str(ci) == "nan [no interval NaN among the 3 values]"

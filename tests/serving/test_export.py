@@ -198,6 +198,9 @@ def test_export_refuses_to_overwrite_and_reports_bad_sources(linucb_artefact, tm
         export_policy(tmp_path / "junk.npz", tmp_path / "out", GUARD)
     with pytest.raises(ArtefactError, match="use letters, digits"):
         export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "out", GUARD, name="a,b")
+    for none in (0, -5, 2.5):  # a parity check on no observation would let any runtime through
+        with pytest.raises(ArtefactError, match=rf"parity_samples={none}: must be a positive integer"):
+            export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "out", GUARD, parity_samples=none)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
 
 

@@ -180,14 +180,20 @@ DAMAGE = {
 }
 
 
+def _refused(case: tuple, artefact: Path, tmp_path: Path) -> tuple[Path, ArtefactError]:
+    """A copy of ``artefact`` changed by ``case`` (change, expected message), and the error loading it raised."""
+    folder = tmp_path / "artefact"
+    shutil.copytree(artefact, folder)
+    change, message = case
+    change(folder)
+    with pytest.raises(ArtefactError, match=re.escape(message)) as refused:
+        load_artefact(folder)
+    return folder, refused.value
+
+
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_damaged_or_foreign_artefact_fails_with_a_clear_error(damage, linucb_artefact, tmp_path):
-    folder = tmp_path / "artefact"
-    shutil.copytree(linucb_artefact, folder)
-    change, message = DAMAGE[damage]
-    change(folder)
-    with pytest.raises(ArtefactError, match=re.escape(message)):
-        load_artefact(folder)
+    _refused(DAMAGE[damage], linucb_artefact, tmp_path)
 
 
 def test_export_refuses_to_overwrite_and_reports_bad_sources(linucb_artefact, tmp_path):
@@ -284,13 +290,8 @@ FOREIGN = {
 
 @pytest.mark.parametrize("damage", FOREIGN)
 def test_a_consistent_artefact_that_is_not_a_usable_one_is_refused_naming_the_file_and_the_problem(damage, linucb_artefact, tmp_path):
-    folder = tmp_path / "artefact"
-    shutil.copytree(linucb_artefact, folder)
-    change, message = FOREIGN[damage]
-    change(folder)
-    with pytest.raises(ArtefactError, match=re.escape(message)) as refused:
-        load_artefact(folder)
-    assert str(refused.value).startswith(str(folder))  # the path of the file (or folder) at fault comes first
+    folder, refused = _refused(FOREIGN[damage], linucb_artefact, tmp_path)
+    assert str(refused).startswith(str(folder))  # the path of the file (or folder) at fault comes first
 
 
 def test_a_folder_that_is_not_there_or_holds_no_artefact_is_refused(tmp_path):

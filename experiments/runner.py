@@ -97,6 +97,12 @@ def _run(
     logged = logged_rows(n, seed, log_shoppers) if log_shoppers else None
     attribution = Attribution(track=None if learns else logged) if learns or logged is not None else None
     log: list[Decisions] = []
+
+    def keep_logged(decisions: Decisions | None) -> None:
+        """The logged shoppers' rows of a released batch into the log (a learner's batches hold every shopper's)."""
+        if logged is not None and decisions is not None:
+            log.append(decisions.subset(np.isin(decisions.rows, logged)) if learns else decisions)
+
     profit_by_row = np.zeros(n, dtype=np.float64)
     purchases_by_row = np.zeros(n, dtype=np.int64)
     sends_by_day = np.zeros((horizon, N_ACTIONS), dtype=np.int64)
@@ -133,17 +139,13 @@ def _run(
         attribution.add(t, today)
         attribution.credit(t, out.profit)
         matured = attribution.matured(t)
-        if matured is not None:
-            if learns:
-                policy.update(matured.feedback())
-            if logged is not None:
-                log.append(matured.subset(np.isin(matured.rows, logged)) if learns else matured)
+        if matured is not None and learns:
+            policy.update(matured.feedback())
+        keep_logged(matured)
         if learns:
             learn += time.perf_counter() - start
     if logged is not None:
-        rest = attribution.unmatured()
-        if rest is not None:
-            log.append(rest.subset(np.isin(rest.rows, logged)) if learns else rest)
+        keep_logged(attribution.unmatured())
     if save_dir is not None and learns:
         save_dir.mkdir(parents=True, exist_ok=True)
         policy.save(save_dir / f"{policy_name}_seed{seed}", seed)

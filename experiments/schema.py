@@ -7,6 +7,7 @@ a message naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -155,6 +156,7 @@ def to_config(cfg: DictConfig, policy: str | None = None) -> Config:
         obj.experiment.policies = [policy]
     if obj.seed is not None:
         obj.experiment.seeds = [obj.seed]
+    checked = set()
     for name, params in obj.policies.items():
         if name in OPTIONAL and not OPTIONAL[name]:
             continue  # hyperparameters of a learner whose extra is not installed: unused
@@ -164,20 +166,22 @@ def to_config(cfg: DictConfig, policy: str | None = None) -> Config:
             check_params(name, params, obj.experiment.seeds if name in obj.experiment.policies and obj.experiment.seeds else None)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        checked.add(name)
     if not obj.experiment.seeds or any(s < 0 for s in obj.experiment.seeds) or len(set(obj.experiment.seeds)) != len(obj.experiment.seeds):
         raise ConfigError(f"experiment.seeds={obj.experiment.seeds}: must be distinct integers >= 0, at least one")
-    check_policies(obj.experiment.policies, obj.policies)
+    check_policies(obj.experiment.policies, obj.policies, built=checked)
     return obj
 
 
-def check_policies(names: list[str], params: dict[str, Any]) -> None:
+def check_policies(names: list[str], params: dict[str, Any], built: Collection[str] = ()) -> None:
     """Build every policy of ``names`` once, without a market, so that a bad one fails before the first run.
 
     A run builds its policy inside a worker process, after other runs have finished: a rule table
     naming an unknown field would otherwise fail minutes into an experiment. Building parses and
     checks each rule table and each learner's hyperparameters; a trained policy (PPO) is not
     built, its hyperparameters are checked by :func:`to_config`. A policy behind an optional extra
-    that is not installed is named with the extra to install.
+    that is not installed is named with the extra to install. Names in ``built`` were built already
+    (:func:`to_config` builds every learner with hyperparameters) and are not built again.
     """
     known = known_policies()
     for name in names:
@@ -186,7 +190,7 @@ def check_policies(names: list[str], params: dict[str, Any]) -> None:
                               f"pip install 'offerlab[{name}]'")
         if name not in known:
             raise ConfigError(f"experiment.policies: {name!r} is unknown; allowed: {', '.join(known)}")
-        if name in TRAINED:
+        if name in TRAINED or name in built:
             continue
         try:
             make_policy(name, None, params.get(name))

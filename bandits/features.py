@@ -17,7 +17,9 @@ from zero. The feature vector of observation x and action a is made of blocks:
   (docs/bandits.md); a closer organic fit is a less biased increment.
 - :math:`\\gamma(x)` the *contact* block: the effect of any message, by context.
 - :math:`\\omega(x, o)` the *offer* block: a one-hot of the offer plus the shopper's purchases and
-  views in the offer's category (relevance) and the discount depth crossed with frequency and recency.
+  views in the offer's category (relevance), the discount depth crossed with frequency, recency and
+  the promotion share, and the shopper's opens and redemptions of offers of the same kind (the
+  campaign-response history of :mod:`sim.features`).
 - :math:`\\eta(x, h)` the *channel* block: a one-hot of the channel plus the shopper's recent opens
   on it and recent contacts weighted by the channel's intrusiveness.
 - :math:`e_s` a one-hot of the send slot.
@@ -53,6 +55,8 @@ from sim.catalogue import (
     N_SLOTS,
     OFFER_CATEGORY,
     OFFER_DEPTH,
+    OFFER_KIND,
+    OFFER_KINDS,
     SLOTS,
 )
 from sim.features import FEATURE_NAMES, index
@@ -66,6 +70,7 @@ _BOUGHT = [index(f"bought_{c}") for c in CATEGORY_NAMES]
 _VIEWS = [index(f"views_{c}") for c in CATEGORY_NAMES]
 _OPENS = [index(f"opens_{h}") for h in CHANNEL_NAMES]
 _SESSIONS = [index(f"sessions_{s}") for s in SLOTS]
+_RESPONSE = [index(f"opened_{k}") for k in OFFER_KINDS] + [index(f"redeemed_{k}") for k in OFFER_KINDS] + [index("promo_share")]
 
 
 @dataclass
@@ -129,7 +134,7 @@ def _one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def block_widths(nonlinear: bool = False) -> list[int]:
     """Widths of the blocks of the full feature vector; an option block's width counts its one-hot."""
     bins = (RECENCY_EDGES.size + 1) + (FREQUENCY_EDGES.size + 1) + (CONTACT_EDGES.size + 1) if nonlinear else 0
-    return [1 + len(BASE_FEATURES) + RECENCY_EDGES.size + FREQUENCY_EDGES.size, 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 4 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
+    return [1 + len(BASE_FEATURES) + RECENCY_EDGES.size + FREQUENCY_EDGES.size, 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 7 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
             N_CHANNELS + 2, N_SLOTS]
 
 
@@ -141,13 +146,20 @@ _DEPTH = OFFER_DEPTH.astype(np.float32)
 # Every dense feature of an option is one column of a per-shopper source table times a constant of the
 # option: (source column, factor) per option and feature, so a whole block is one gather and one product,
 # written in its final (n, options, features) layout. The offer sources are [bought by category, the
-# strongest bought, views by category, the strongest viewed, frequency, recency, recency bins]; an offer
-# without a category (info, free shipping, ...) takes the shopper's strongest category as its relevance.
-_C = len(CATEGORY_NAMES)
+# strongest bought, views by category, the strongest viewed, frequency, recency, opened by offer kind,
+# redeemed by offer kind, promotion share, recency bins]; an offer without a category (info, free
+# shipping, ...) takes the shopper's strongest category as its relevance. From the campaign-response
+# history each offer reads how the shopper answered offers of its own kind (opens, redemptions) and
+# its depth times the promotion share: a discount is worth more to a shopper who buys on promotion.
+_C, _K = len(CATEGORY_NAMES), len(OFFER_KINDS)
 _CATEGORY = np.where(OFFER_CATEGORY < 0, _C, OFFER_CATEGORY)
-_OFFER_SOURCE = np.stack([_CATEGORY, _C + 1 + _CATEGORY, np.full(N_OFFERS, 2 * _C + 2), np.full(N_OFFERS, 2 * _C + 3)], axis=1)
-_OFFER_FACTOR = np.stack([np.ones(N_OFFERS, np.float32), np.ones(N_OFFERS, np.float32), _DEPTH, _DEPTH], axis=1)
-_BINNED_SOURCE = np.concatenate([_OFFER_SOURCE, 2 * _C + 4 + np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))], axis=1)
+_KIND = 2 * _C + 4
+_OFFER_SOURCE = np.stack([_CATEGORY, _C + 1 + _CATEGORY, np.full(N_OFFERS, 2 * _C + 2), np.full(N_OFFERS, 2 * _C + 3),
+                          _KIND + OFFER_KIND, _KIND + _K + OFFER_KIND, np.full(N_OFFERS, _KIND + 2 * _K)], axis=1)
+_ONES = np.ones(N_OFFERS, np.float32)
+_OFFER_FACTOR = np.stack([_ONES, _ONES, _DEPTH, _DEPTH, _ONES, _ONES, _DEPTH], axis=1)
+_BINS = _KIND + 2 * _K + 1
+_BINNED_SOURCE = np.concatenate([_OFFER_SOURCE, _BINS + np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))], axis=1)
 _BINNED_FACTOR = np.concatenate([_OFFER_FACTOR, np.repeat(_DEPTH[:, None], RECENCY_EDGES.size + 1, axis=1)], axis=1)
 # channel sources [opens by channel, contacts in the last 7 days]: recent opens, and contacts x the channel's intrusiveness
 _CHANNEL_SOURCE = np.stack([np.arange(N_CHANNELS), np.full(N_CHANNELS, N_CHANNELS)], axis=1)
@@ -177,7 +189,8 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
     if nonlinear:
         contact += [rec_bins, freq_bins, _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
-    offer_source = [bought, bought.max(axis=1, keepdims=True), views, views.max(axis=1, keepdims=True), obs[:, [_FREQUENCY, _RECENCY]]]
+    offer_source = [bought, bought.max(axis=1, keepdims=True), views, views.max(axis=1, keepdims=True), obs[:, [_FREQUENCY, _RECENCY]],
+                    obs[:, _RESPONSE]]
     columns, factor = (_BINNED_SOURCE, _BINNED_FACTOR) if nonlinear else (_OFFER_SOURCE, _OFFER_FACTOR)
     offer = _option_block(np.concatenate(offer_source + ([rec_bins] if nonlinear else []), axis=1), columns, factor)
     channel = _option_block(obs[:, [*_OPENS, _CONTACTS_7D]], _CHANNEL_SOURCE, _CHANNEL_FACTOR)

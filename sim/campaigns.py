@@ -27,6 +27,8 @@ from sim.catalogue import (
     OFFER_DEPTH,
     OFFER_FIXED,
     OFFER_IS_RECOMMENDATION,
+    OFFER_KIND,
+    OFFER_KINDS,
     OFFER_NAMES,
     decode,
     encode,
@@ -44,6 +46,7 @@ class OfferTable:
     fixed: np.ndarray  # (O,) float32
     appeal: np.ndarray  # (O,) float32
     is_recommendation: np.ndarray  # (O,) bool
+    kind: np.ndarray  # (O,) int64 index into OFFER_KINDS; a campaign is an information message
     action_offer: np.ndarray  # (A,) int64, -1 for no contact
     action_channel: np.ndarray  # (A,) int64
     action_slot: np.ndarray  # (A,) int64
@@ -68,6 +71,7 @@ def offer_table(campaigns: dict[str, CampaignConfig]) -> OfferTable:
         fixed=np.concatenate([OFFER_FIXED, np.zeros(k, dtype=np.float32)]),
         appeal=np.concatenate([OFFER_APPEAL, np.array([c.appeal for c in campaigns.values()], dtype=np.float32)]),
         is_recommendation=np.concatenate([OFFER_IS_RECOMMENDATION, np.zeros(k, dtype=bool)]),
+        kind=np.concatenate([OFFER_KIND, np.full(k, OFFER_KINDS.index("info"), dtype=np.int64)]),
         action_offer=offer,
         action_channel=channel,
         action_slot=slot,

@@ -109,6 +109,8 @@ N_SLOTS = len(SLOTS)
 N_ACTIONS = 1 + N_OFFERS * N_CHANNELS * N_SLOTS
 NO_CONTACT = 0
 
+OFFER_KINDS: tuple[str, ...] = ("info", "recommendation", "discount", "free_shipping", "bogo", "loyalty")
+"""the kinds of message a CRM analyst tells apart in a shopper's campaign-response history"""
 CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)
 OFFER_NAMES = tuple(o.name for o in OFFERS)
 CHANNEL_NAMES = tuple(h.name for h in CHANNELS)
@@ -119,6 +121,7 @@ OFFER_DEPTH = np.array([o.depth for o in OFFERS], dtype=np.float32)
 OFFER_FIXED = np.array([o.fixed_value for o in OFFERS], dtype=np.float32)
 OFFER_APPEAL = np.array([o.appeal for o in OFFERS], dtype=np.float32)
 OFFER_IS_RECOMMENDATION = np.array([o.kind == "recommendation" for o in OFFERS])
+OFFER_KIND = np.array([OFFER_KINDS.index(o.kind) for o in OFFERS], dtype=np.int64)
 CHANNEL_COST = np.array([h.cost for h in CHANNELS], dtype=np.float32)
 CHANNEL_OPEN = np.array([h.open_rate for h in CHANNELS], dtype=np.float32)
 CHANNEL_FATIGUE = np.array([h.fatigue for h in CHANNELS], dtype=np.float32)

@@ -1,7 +1,7 @@
 """The observation: what a retailer's CRM knows about a shopper today, one named feature per column.
 
-Personal features (purchase history, browsing, opens, the times of day of site sessions, demographics) are shown only for shoppers
-who agreed to personalised use of their data; for the others they are 0 and ``personal_data`` is
+Personal features (purchase history, browsing, opens, the times of day of site sessions, the campaign-response history,
+demographics) are shown only for shoppers who agreed to personalised use of their data; for the others they are 0 and ``personal_data`` is
 0. Non-personal features (the calendar, the shop's own contact log, channel consents, which a
 CRM must keep to obey them) are shown for everyone. Latent traits never appear here.
 
@@ -15,6 +15,15 @@ delivered 1 to 7 days before the decision date, ``contacts_30d`` those 1 to 30 d
 decision date itself has no place in this: the simulator never has one, and the decision service
 refuses a request that carries one (422) rather than decide after a send the policy never saw
 counted.
+
+The campaign-response history (``sent_*`` to ``days_since_redemption``) is what a campaign system
+learns from each shopper's reactions: per offer kind the messages delivered, opened and redeemed, per
+category the offers opened and redeemed in it, the promotion share and the average order value,
+opens by send slot, and the days since the last open and redemption. It is personal, deliveries
+included: the shop's own contact log is shown to everyone as ``contacts_7d``/``contacts_30d`` (the
+frequency cap needs it), but a profile of how a person answers campaigns, used to choose what to
+send them, is personalised use of their data. A redemption is a purchase made while an opened,
+still valid offer covers its category; an information message counts as an offer of its kind.
 
 The table below is generated from :data:`FEATURES` at import, so it cannot disagree with the code.
 
@@ -30,9 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.calendar import HOLIDAY_NAMES, Calendar, birthday_distance
-from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, SLOTS
+from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, N_CATEGORIES, OFFER_KINDS, SLOTS
 from sim.population import AGE_BANDS, GENDER_FEMALE, GENDER_MALE
-from sim.state import CONTACT_MEMORY
+from sim.state import CONTACT_MEMORY, RESPONSE_HALF_LIFE
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ def _features() -> tuple[Feature, ...]:
     f += [Feature(f"opens_{h}", 0, 45, True, f"opened {h} messages, 30-day half-life") for h in CHANNEL_NAMES]
     f += [Feature(f"sessions_{s}", 0, 45, True, f"site sessions (browsing or opening a message) logged in the {s}, 30-day half-life")
           for s in SLOTS]
+    f += _response_history()
     f += [
         Feature("age_band", 0, 1, True, f"index of {AGE_BANDS} / 4"),
         Feature("gender_female", 0, 1, True, "1 if recorded female"),
@@ -72,6 +82,34 @@ def _features() -> tuple[Feature, ...]:
     f += [Feature(f"weekday_{d}", 0, 1, False, f"today is {d}") for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")]
     f += [Feature(f"holiday_{h}", 0, 1, False, f"closeness of {h}: 1 on the day, 0 outside its lead window") for h in HOLIDAY_NAMES]
     return tuple(f)
+
+
+def _response_history() -> list[Feature]:
+    r"""The campaign-response history: how the shopper answered the shop's messages, as a CRM analyst summarises it.
+
+    Counts decay with a half-life of :data:`~sim.state.RESPONSE_HALF_LIFE` days (opens by send slot with 30
+    days, as the opens per channel), so they weigh the last quarter's campaigns most; a count that gains at
+    most one a day is bounded by :math:`\sum_{k \ge 0} 2^{-k/T} = 1/(1 - 2^{-1/T})`.
+    """
+    days = f"{RESPONSE_HALF_LIFE:g}-day half-life"
+    most = float(np.ceil(1.0 / (1.0 - 0.5 ** (1.0 / RESPONSE_HALF_LIFE))))
+    f = [Feature(f"sent_{k}", 0, most, True, f"{k} messages delivered, {days}") for k in OFFER_KINDS]
+    f += [Feature(f"opened_{k}", 0, most, True, f"{k} messages opened, {days}") for k in OFFER_KINDS]
+    f += [Feature(f"redeemed_{k}", 0, N_CATEGORIES * most, True, f"purchases made with a redeemed {k} offer, {days}")
+          for k in OFFER_KINDS]
+    f += [Feature(f"opened_in_{c}", 0, most, True, f"opened messages about {c} (its discounts, recommendations of it), {days}")
+          for c in CATEGORY_NAMES]
+    f += [Feature(f"redeemed_in_{c}", 0, most, True, f"purchases in {c} made with a redeemed offer, {days}") for c in CATEGORY_NAMES]
+    f += [
+        Feature("promo_share", 0, 1, True, f"share of purchases made with a redeemed offer (both counts with a {days}; 0 without purchases)"),
+        Feature("order_value", 0, 20, True, "average order value in the CRM's memory (spend / purchases) / 100; 0 without purchases"),
+    ]
+    f += [Feature(f"opens_at_{s}", 0, 45, True, f"opened messages sent in the {s}, 30-day half-life") for s in SLOTS]
+    f += [
+        Feature("days_since_open", 0, 1, True, "days since the last opened message / 365, capped at 1 (1 = never)"),
+        Feature("days_since_redemption", 0, 1, True, "days since the last purchase with a redeemed offer / 365, capped at 1 (1 = never)"),
+    ]
+    return f
 
 
 FEATURES: tuple[Feature, ...] = _features()
@@ -114,7 +152,7 @@ def observe(market, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
     doy = market.calendar.day_of_year(t)
 
     def crm_values():  # the CRM_FEATURES block by block: one temporary array alive at a time
-        yield np.minimum((t - st.last_purchase_day[rows]).astype(np.float32) / 365.0, 1.0)
+        yield days_since(st.last_purchase_day[rows], t)
         yield np.log1p(st.purchases[rows].sum(axis=1))
         yield np.log1p(st.spend[rows])
         yield (t - prof.join_day[rows]) / 365.0
@@ -122,6 +160,17 @@ def observe(market, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         yield st.views[rows]
         yield st.opens[rows]
         yield st.sessions[rows]
+        yield st.kind_sent[rows]
+        yield st.kind_opened[rows]
+        redeemed = st.kind_redeemed[rows]
+        yield redeemed
+        yield st.category_opened[rows]
+        yield st.category_redeemed[rows]
+        yield share(redeemed.sum(axis=1), st.recent_purchases[rows])
+        yield share(st.spend[rows], st.purchases[rows].sum(axis=1)) / 100.0
+        yield st.slot_opens[rows]
+        yield days_since(st.last_open_day[rows], t)
+        yield days_since(st.last_redemption_day[rows], t)
         yield prof.age_band[rows] / 4.0
         g = prof.gender_recorded[rows]
         yield g == GENDER_FEMALE
@@ -170,6 +219,16 @@ def observation(personal_data: np.ndarray, values: Iterable[np.ndarray], consent
     x[~personal_data.astype(bool), _CRM] = 0.0
     np.clip(x, FEATURE_LOW, FEATURE_HIGH, out=x)
     return x
+
+
+def days_since(day: np.ndarray, today: int) -> np.ndarray:
+    """(n,) float32 days from ``day`` to ``today`` / 365, capped at 1 (a day of :data:`sim.state.NEVER` gives 1)."""
+    return np.minimum((today - day).astype(np.float32) / 365.0, 1.0)
+
+
+def share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """(n,) float32 ``part / whole``, 0 where ``whole`` is 0 (a shopper with no purchases has no promotion share)."""
+    return np.divide(part, whole, out=np.zeros(part.shape, dtype=np.float32), where=whole > 0).astype(np.float32, copy=False)
 
 
 def contact_features(contacts: np.ndarray, last_contact_day: np.ndarray, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

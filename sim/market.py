@@ -50,7 +50,7 @@ from sim.network import build_influence, exposure
 from sim.population import GENDER_FEMALE, GENDER_MALE, Traits, draw_population, join_days, replace_rows
 from sim.reward import daily_profit
 from sim.shoppers import Shopper
-from sim.state import empty_outcome, initial_state, reset_rows
+from sim.state import RESPONSE_HALF_LIFE, empty_outcome, initial_state, reset_rows
 from sim.streams import Streams
 
 SQRT12 = float(np.sqrt(12.0))
@@ -142,6 +142,7 @@ class MarketModel(Model):
             "views": response.decay(7.0),
             "opens": response.decay(30.0),
             "sessions": response.decay(30.0),
+            "response": response.decay(RESPONSE_HALF_LIFE),
             "buzz": response.decay(self.config.network.buzz_half_life),
         }
         self._shoppers: dict[int, Shopper] = {}
@@ -283,6 +284,12 @@ class MarketModel(Model):
         views *= self._decay["views"]
         opens = st.opens[rows]
         opens *= self._decay["opens"]
+        slot_opens = st.slot_opens[rows]
+        slot_opens *= self._decay["opens"]
+        history = (st.kind_sent[rows], st.kind_opened[rows], st.kind_redeemed[rows], st.category_opened[rows],
+                   st.category_redeemed[rows], st.recent_purchases[rows])
+        for h in history:
+            h *= self._decay["response"]
 
         # The messages: deliver, open, tire, maybe unsubscribe (only rows that got one).
         a = d.actions[rows]
@@ -302,6 +309,14 @@ class MarketModel(Model):
         st.consent[rows][m[unsub], channel[unsub]] = False
         engagement[m] += np.where(opened, p.engagement_gain * rel, 0.0).astype(np.float32)
         opens[m[opened], channel[opened]] += 1.0
+        # The campaign-response history: what was delivered and opened, by kind, category and send slot.
+        kind = offers.kind[offer]
+        st.kind_sent[rows][m, kind] += 1.0
+        st.kind_opened[rows][m[opened], kind[opened]] += 1.0
+        about = opened & (category >= 0)
+        st.category_opened[rows][m[about], category[about]] += 1.0
+        slot_opens[m[opened], slot[opened]] += 1.0
+        st.last_open_day[rows][m[opened]] = t
         # An opened offer becomes redeemable for its validity window (it replaces an older one).
         st.offer[rows][m[opened]] = offer[opened]
         st.offer_category[rows][m[opened]] = category[opened]
@@ -342,6 +357,10 @@ class MarketModel(Model):
         st.last_purchase_day[rows][n_bought > 0] = t
         st.purchases[rows][i, c] += 1.0
         st.spend[rows] += revenue
+        st.recent_purchases[rows] += n_bought
+        np.add.at(st.kind_redeemed[rows], (i[redeemed], offers.kind[held_row[redeemed]]), 1.0)
+        st.category_redeemed[rows][i[redeemed], c[redeemed]] += 1.0
+        st.last_redemption_day[rows][i[redeemed]] = t
         p_churn = response.churn_probability(tr.churn_hazard[rows], fatigue, t - st.last_purchase_day[rows], p)
         churn = alive & (d.u_churn[rows] < p_churn)
         st.churned[rows] |= churn

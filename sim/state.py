@@ -11,13 +11,17 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from sim.catalogue import N_CATEGORIES, N_CHANNELS, N_SLOTS
+from sim.catalogue import N_CATEGORIES, N_CHANNELS, N_SLOTS, OFFER_KINDS
 from sim.population import Profile, Traits
 
 CONTACT_MEMORY = 30
 """days of contact history kept per shopper (the longest contact window a feature or cap reads)"""
 NEVER = -1_000_000
-"""day index meaning "never happened" for last-purchase and last-contact days"""
+"""day index meaning "never happened" for last-purchase, last-contact, last-open and last-redemption days"""
+RESPONSE_HALF_LIFE = 90.0
+"""days after which a campaign response (a delivery, an open, a redemption) counts half in the CRM's response
+history: a quarter's campaigns weigh most, as in the quarterly reviews a CRM analyst runs"""
+N_KINDS = len(OFFER_KINDS)
 
 
 @dataclass
@@ -40,6 +44,16 @@ class ShopperState:
     last_offer: np.ndarray  # (n,) int16 offer of the last delivered message, -1 none
     last_contact_day: np.ndarray  # (n,) int32, NEVER if none
     contacts: np.ndarray  # (CONTACT_MEMORY, n) uint8 ring buffer: 1 where a message was delivered that day
+    # Campaign-response history, as a CRM keeps it (sim.features shows it); decayed with RESPONSE_HALF_LIFE but slot_opens
+    kind_sent: np.ndarray  # (n, K) float32 messages delivered per offer kind (OFFER_KINDS)
+    kind_opened: np.ndarray  # (n, K) float32 messages opened per offer kind
+    kind_redeemed: np.ndarray  # (n, K) float32 purchases made with a redeemed offer, per the offer's kind
+    category_opened: np.ndarray  # (n, C) float32 opened messages about a category (category offers, recommendations)
+    category_redeemed: np.ndarray  # (n, C) float32 purchases in a category made with a redeemed offer
+    recent_purchases: np.ndarray  # (n,) float32 purchases since joining, decayed like the redemptions (promotion share's base)
+    slot_opens: np.ndarray  # (n, S) float32 opened messages by the slot they were sent in, 30-day half-life
+    last_open_day: np.ndarray  # (n,) int32, NEVER if none
+    last_redemption_day: np.ndarray  # (n,) int32, NEVER if none
 
 
 @dataclass
@@ -85,6 +99,15 @@ def initial_state(traits: Traits, profile: Profile) -> ShopperState:
         last_offer=np.full(n, -1, dtype=np.int16),
         last_contact_day=np.full(n, NEVER, dtype=np.int32),
         contacts=np.zeros((CONTACT_MEMORY, n), dtype=np.uint8),
+        kind_sent=np.zeros((n, N_KINDS), dtype=np.float32),
+        kind_opened=np.zeros((n, N_KINDS), dtype=np.float32),
+        kind_redeemed=np.zeros((n, N_KINDS), dtype=np.float32),
+        category_opened=np.zeros((n, N_CATEGORIES), dtype=np.float32),
+        category_redeemed=np.zeros((n, N_CATEGORIES), dtype=np.float32),
+        recent_purchases=np.zeros(n, dtype=np.float32),
+        slot_opens=np.zeros((n, N_SLOTS), dtype=np.float32),
+        last_open_day=np.full(n, NEVER, dtype=np.int32),
+        last_redemption_day=np.full(n, NEVER, dtype=np.int32),
     )
 
 

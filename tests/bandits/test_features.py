@@ -6,19 +6,21 @@ import numpy as np
 import pytest
 
 from bandits.features import RECENCY_EDGES, arm_features, block_widths
-from sim.catalogue import CATEGORY_NAMES, CHANNEL_FATIGUE, CHANNEL_NAMES, N_OFFERS, OFFER_CATEGORY, OFFER_DEPTH, encode
+from sim.catalogue import CATEGORY_NAMES, CHANNEL_FATIGUE, CHANNEL_NAMES, N_OFFERS, OFFER_CATEGORY, OFFER_DEPTH, OFFER_KIND, OFFER_KINDS, encode
 from sim.features import N_FEATURES, index
 
 
 def shopper() -> np.ndarray:
-    """One observation with distinct purchases, views and opens, so a value read from the wrong column shows."""
+    """One observation with distinct purchases, views, opens and responses by offer kind, so a value read from the wrong column shows."""
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
     for k, c in enumerate(CATEGORY_NAMES):
         x[0, index(f"bought_{c}")] = [0.1, 0.7, 0.2, 0.0, 0.3, 0.05][k]
         x[0, index(f"views_{c}")] = [0.4, 0.1, 0.9, 0.2, 0.0, 0.3][k]
     for k, h in enumerate(CHANNEL_NAMES):
         x[0, index(f"opens_{h}")] = 0.1 * (k + 1)
-    x[0, index("frequency")], x[0, index("recency")], x[0, index("contacts_7d")] = 1.5, 100 / 365, 2.0
+    for k, kind in enumerate(OFFER_KINDS):
+        x[0, index(f"opened_{kind}")], x[0, index(f"redeemed_{kind}")] = 1.0 + k, 0.5 + 0.25 * k
+    x[0, index("frequency")], x[0, index("recency")], x[0, index("contacts_7d")], x[0, index("promo_share")] = 1.5, 100 / 365, 2.0, 0.4
     return x
 
 
@@ -32,7 +34,8 @@ def test_offer_and_channel_blocks_hold_relevance_depth_opens_and_intrusiveness(n
     for o in range(N_OFFERS):
         general = OFFER_CATEGORY[o] < 0  # no category of its own: the shopper's strongest one
         expected = [bought.max() if general else bought[OFFER_CATEGORY[o]], views.max() if general else views[OFFER_CATEGORY[o]],
-                    OFFER_DEPTH[o] * np.float32(1.5), OFFER_DEPTH[o] * np.float32(100 / 365)]
+                    OFFER_DEPTH[o] * np.float32(1.5), OFFER_DEPTH[o] * np.float32(100 / 365),
+                    1.0 + OFFER_KIND[o], 0.5 + 0.25 * OFFER_KIND[o], OFFER_DEPTH[o] * np.float32(0.4)]  # its kind's opens, redemptions
         if nonlinear:
             expected += list(OFFER_DEPTH[o] * (np.arange(RECENCY_EDGES.size + 1) == recency_bin))
         np.testing.assert_array_equal(feats.offer[0, o], np.array(expected, dtype=np.float32))

@@ -27,8 +27,8 @@ still valid offer covers its category; an information message counts as an offer
 
 The table below is generated from :data:`FEATURES` at import, so it cannot disagree with the code.
 
-| Num | Feature | Min | Max | Personal |
-|-----|---------|-----|-----|----------|
+| Num | Feature | Min | Max | Personal | Meaning |
+|-----|---------|-----|-----|----------|---------|
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ FEATURE_HIGH = np.array([f.high for f in FEATURES], dtype=np.float32)
 PERSONAL = np.array([f.personal for f in FEATURES])
 CALENDAR_START = FEATURE_NAMES.index("weekday_mon")
 __doc__ = (__doc__ or "") + "\n".join(
-    f"| {i} | `{f.name}` | {f.low:g} | {f.high:g} | {'yes' if f.personal else 'no'} |" for i, f in enumerate(FEATURES)
+    f"| {i} | `{f.name}` | {f.low:g} | {f.high:g} | {'yes' if f.personal else 'no'} | {f.doc} |" for i, f in enumerate(FEATURES)
 )
 
 

@@ -11,16 +11,29 @@ contact. A rule reads like a CRM campaign::
       slot: evening
       weekdays: [fri]                       # optional; every day when absent
 
-Conditions compare a field in readable units (see :data:`FIELD_DOCS`) with ``<, <=, >, >=,
+Conditions compare a field in readable units (see :data:`FIELDS`) with ``<, <=, >, >=,
 ==, !=``, a range ``a..b`` (inclusive) or a bare value (equality; ``gender: female``). A shopper
 for whom the rule's channel is not allowed today (no consent, frequency cap) gets no contact.
 A table naming an unknown field, offer, channel, slot or weekday fails at load, naming it.
+
+The fields are the observation's (:mod:`sim.features`) in a marketer's units: days as days,
+purchases and spend as counts and currency, the campaign-response history (``sent_*`` to
+``days_since_redemption``) as its decayed counts, ``promo_share`` as a share 0..1 and
+``order_value`` in currency. A promotion-sensitive segment, for example::
+
+    - segment: deal_seekers
+      any: {redeemed_discount: ">= 0.5", promo_share: ">= 0.3"}
+      offer: "10% {top_category}"
+
+The list below is generated from :data:`FIELDS` at import, so it cannot disagree with the code.
+
 """
 
 from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +42,8 @@ import yaml
 
 from policies.base import Decision, DecisionContext, Policy, deterministic
 from sim.calendar import HOLIDAY_NAMES
-from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, OFFER_NAMES, SLOTS, encode
-from sim.features import index
+from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, OFFER_KINDS, OFFER_NAMES, SLOTS, encode
+from sim.features import FEATURES, index
 from sim.guardrails import ActionMask
 from sim.resources import config_dir
 
@@ -42,60 +55,129 @@ CHANNEL_PREFERENCE = ("email", "push", "sms", "social_ad", "call_centre")
 """tie-break of ``best_opened`` (cheapest first), as a marketer would order channels"""
 
 
-def _fields() -> dict[str, str]:
-    docs = {
-        "recency_days": "days since the last purchase (365 = a year or more, or never)",
-        "purchases": "purchases in the CRM's memory",
-        "spend": "spend in the CRM's memory",
-        "tenure_days": "days since the shopper joined",
-        "contacts_7d": "messages in the last 7 days",
-        "contacts_30d": "messages in the last 30 days",
-        "days_since_contact": "days since the last message (365 = never)",
-        "days_to_birthday": "days until the birthday",
-        "age_band": "0 = 18-24 ... 4 = 55+",
-        "gender": "female | male | unknown",
-        "personal_data": "1 when the shopper allows personalised use of data",
-        "top_category": f"most bought/browsed category ({', '.join(CATEGORY_NAMES)} | none)",
-    }
-    docs |= {f"bought_{c}": f"purchases in {c}" for c in CATEGORY_NAMES}
-    docs |= {f"views_{c}": f"views of {c} (one-week half-life)" for c in CATEGORY_NAMES}
-    docs |= {f"opens_{h}": f"opened {h} messages (30-day half-life)" for h in CHANNEL_NAMES}
-    docs |= {f"sessions_{s}": f"site sessions logged in the {s} (30-day half-life)" for s in SLOTS}
-    docs |= {f"consent_{h}": f"1 if contact on {h} is allowed" for h in CHANNEL_NAMES}
-    docs |= {f"holiday_{h}": f"closeness of {h}, 0..1 (1 on the day)" for h in HOLIDAY_NAMES}
-    return docs
+Unit = Callable[[np.ndarray], np.ndarray]
+"""a conversion from an observation column's unit (:data:`sim.features.FEATURES`) to the unit a marketer reads"""
 
 
-FIELD_DOCS: dict[str, str] = _fields()
+def as_is(x: np.ndarray) -> np.ndarray:
+    """Counts, shares, flags and closeness the observation already holds in a marketer's unit."""
+    return x
+
+
+def days(x: np.ndarray) -> np.ndarray:
+    """Days from ``days / 365`` (:func:`sim.features.days_since`, ``days_since_contact``, ``tenure`` in years); 365 = a year or more, or never."""
+    return x * 365.0
+
+
+def count(x: np.ndarray) -> np.ndarray:
+    """A count from ``log(1 + count)`` (``frequency``, ``monetary``, ``bought_*``)."""
+    return np.expm1(x)
+
+
+def currency(x: np.ndarray) -> np.ndarray:
+    """Currency from ``currency / 100`` (``order_value``)."""
+    return x * 100.0
+
+
+@dataclass(frozen=True)
+class RuleField:
+    """A field rules are written in: ``read`` computes it, in readable units, from a batch's observation columns."""
+
+    name: str
+    doc: str
+    read: Callable[[FieldValues], np.ndarray]
+
+
+def _column(name: str, feature: str | None = None, unit: Unit = as_is, doc: str | None = None) -> RuleField:
+    """The field ``name`` read from one observation column (``feature``, default the same name) through ``unit``.
+
+    A field read as is keeps its feature's own doc, so the two cannot disagree.
+    """
+    feature = feature or name
+    return RuleField(name, doc or FEATURES[index(feature)].doc, lambda v: unit(v.column(feature)))
+
+
+def _top_category(v: FieldValues) -> np.ndarray:
+    """Index of the category most bought plus browsed; -1 for a shopper with neither."""
+    affinity = np.stack([v[f"bought_{c}"] + v[f"views_{c}"] for c in CATEGORY_NAMES], axis=1)
+    return np.where(affinity.max(axis=1) > 0, affinity.argmax(axis=1), -1).astype(np.float64)
+
+
+def _fields() -> dict[str, RuleField]:
+    f = [
+        _column("recency_days", "recency", days, "days since the last purchase (365 = a year or more, or never)"),
+        _column("purchases", "frequency", count, "purchases in the CRM's memory"),
+        _column("spend", "monetary", count, "spend in the CRM's memory, in currency"),
+        _column("tenure_days", "tenure", days, "days since the shopper joined"),
+        _column("contacts_7d"),
+        _column("contacts_30d"),
+        _column("days_since_contact", unit=days, doc="days since the last message (365 = a year or more, or never)"),
+        _column("days_to_birthday", "birthday_in", lambda x: x * 364.0, "days until the birthday"),
+        _column("age_band", unit=lambda x: x * 4.0, doc="0 = 18-24 ... 4 = 55+"),
+        RuleField("gender", "female | male | unknown",
+                  lambda v: v.column("gender_female") * GENDERS["female"] + v.column("gender_male") * GENDERS["male"]),
+        _column("personal_data"),
+        RuleField("top_category", f"most bought/browsed category ({', '.join(CATEGORY_NAMES)} | none)", _top_category),
+    ]
+    f += [_column(f"bought_{c}", unit=count, doc=f"purchases in {c}") for c in CATEGORY_NAMES]
+    f += [_column(f"{family}_{x}") for family, names in (("views", CATEGORY_NAMES), ("opens", CHANNEL_NAMES), ("sessions", SLOTS))
+          for x in names]
+    # the campaign-response history: decayed counts as counts, the promotion share as a share 0..1
+    f += [_column(f"{family}_{k}") for family in ("sent", "opened", "redeemed") for k in OFFER_KINDS]
+    f += [_column(f"{family}_{c}") for family in ("opened_in", "redeemed_in") for c in CATEGORY_NAMES]
+    f += [
+        _column("promo_share"),
+        _column("order_value", unit=currency, doc="average order value in the CRM's memory, in currency; 0 without purchases"),
+    ]
+    f += [_column(f"opens_at_{s}") for s in SLOTS]
+    f += [
+        _column("days_since_open", unit=days, doc="days since the last opened message (365 = a year or more, or never)"),
+        _column("days_since_redemption", unit=days, doc="days since the last purchase with a redeemed offer (365 = a year or more, "
+                                                        "or never)"),
+    ]
+    f += [_column(f"consent_{h}") for h in CHANNEL_NAMES]
+    f += [_column(f"holiday_{h}") for h in HOLIDAY_NAMES]
+    return {x.name: x for x in f}
+
+
+FIELDS: dict[str, RuleField] = _fields()
+"""every field a rule may name, in readable units: the one table of them"""
+__doc__ = (__doc__ or "") + "\n".join(f"- ``{f.name}``: {f.doc}" for f in FIELDS.values())
 _OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt}
 _CONDITION = re.compile(r"^\s*(<=|>=|==|!=|<|>)?\s*(\S+?)\s*$")
 _RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*$")
 
 
-def shopper_fields(obs: np.ndarray) -> dict[str, np.ndarray]:
-    """The readable fields rules are written in, computed from the observation columns."""
-    col = lambda name: obs[:, index(name)]  # noqa: E731
-    out = {
-        "recency_days": col("recency") * 365.0,
-        "purchases": np.expm1(col("frequency")),
-        "spend": np.expm1(col("monetary")),
-        "tenure_days": col("tenure") * 365.0,
-        "contacts_7d": col("contacts_7d"),
-        "contacts_30d": col("contacts_30d"),
-        "days_since_contact": col("days_since_contact") * 365.0,
-        "days_to_birthday": col("birthday_in") * 364.0,
-        "age_band": col("age_band") * 4.0,
-        "gender": col("gender_female") * GENDERS["female"] + col("gender_male") * GENDERS["male"],
-        "personal_data": col("personal_data"),
-    }
-    for name in FIELD_DOCS:
-        if name.startswith(("bought_",)):
-            out[name] = np.expm1(col(name))
-        elif name.startswith(("views_", "opens_", "sessions_", "consent_", "holiday_")):
-            out[name] = col(name)
-    affinity = np.stack([out[f"bought_{c}"] + out[f"views_{c}"] for c in CATEGORY_NAMES], axis=1)
-    out["top_category"] = np.where(affinity.max(axis=1) > 0, affinity.argmax(axis=1), -1).astype(np.float64)
-    return out
+class FieldValues(Mapping[str, np.ndarray]):
+    """The :data:`FIELDS` of a batch of observations, each computed when a rule first reads it.
+
+    A table reads a handful of the fields; computing only those keeps a day's decision as cheap
+    as the table is short, however many fields rules may name.
+    """
+
+    def __init__(self, obs: np.ndarray):
+        self.obs = obs
+        self._values: dict[str, np.ndarray] = {}
+
+    def column(self, feature: str) -> np.ndarray:
+        """(n,) an observation column, in the units of :mod:`sim.features`."""
+        return self.obs[:, index(feature)]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            self._values[name] = FIELDS[name].read(self)
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FIELDS)
+
+    def __len__(self) -> int:
+        return len(FIELDS)
+
+
+def shopper_fields(obs: np.ndarray) -> FieldValues:
+    """The readable fields rules are written in, computed from the observation columns as they are read."""
+    return FieldValues(obs)
 
 
 @dataclass
@@ -105,8 +187,8 @@ class Condition:
 
     def parse(self, where: str) -> tuple:
         """(op, value) or ("range", lo, hi); categorical fields take names."""
-        if self.field not in FIELD_DOCS:
-            raise ValueError(f"{where}.{self.field}: unknown field; known fields: {', '.join(FIELD_DOCS)}")
+        if self.field not in FIELDS:
+            raise ValueError(f"{where}.{self.field}: unknown field; known fields: {', '.join(FIELDS)}")
         text = str(self.test)
         m = _RANGE.match(text)
         if m:
@@ -131,7 +213,7 @@ class Condition:
         except ValueError:
             raise ValueError(f"{where}.{self.field}={raw!r}: must be a number") from None
 
-    def holds(self, values: dict[str, np.ndarray], parsed: tuple) -> np.ndarray:
+    def holds(self, values: Mapping[str, np.ndarray], parsed: tuple) -> np.ndarray:
         x = values[self.field]
         if parsed[0] == "range":
             return (x >= parsed[1]) & (x <= parsed[2])
@@ -241,7 +323,7 @@ def _offer_per_category(template: str, where: str) -> np.ndarray:
     return np.array([OFFER_NAMES.index(n) for n in names] + [-1])
 
 
-def _best_opened(values: dict[str, np.ndarray], mask: ActionMask) -> np.ndarray:
+def _best_opened(values: Mapping[str, np.ndarray], mask: ActionMask) -> np.ndarray:
     """(n,) the allowed channel the shopper opened most, ties broken by :data:`CHANNEL_PREFERENCE`; -1 if none."""
     order = [CHANNEL_NAMES.index(h) for h in CHANNEL_PREFERENCE]
     opens = np.stack([values[f"opens_{CHANNEL_NAMES[h]}"] for h in order], axis=1)

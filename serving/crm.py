@@ -14,14 +14,19 @@ The observation and the mask are the simulator's own: the record becomes the arr
 :func:`sim.features.observation` takes (the contact dates a ring of contacts per day before the
 decision date and the day of the last contact, as the market keeps them), and the mask is
 :func:`sim.guardrails.channel_mask` of the consents and :func:`sim.features.contacts_last_7d`;
-a customer a shop asks about is taken to be present. So CRM features are clipped to their
-bounds, personal ones zeroed without ``personal_data`` consent, and a channel without consent,
-or any channel once the customer has ``frequency_cap_7d`` messages in the 7 days before the
-decision date, is never allowed. A contact dated on or after the decision date is refused (422):
-a decision is made before the day's sends (see :mod:`sim.features`).
+a customer a shop asks about is taken to be present. So personal features are zeroed without
+``personal_data`` consent, and a channel without consent, or any channel once the customer has
+``frequency_cap_7d`` messages in the 7 days before the decision date, is never allowed. A contact
+dated on or after the decision date is refused (422): a decision is made before the day's sends
+(see :mod:`sim.features`).
 
 Requests are validated strictly (a missing, unknown or mistyped field gets 422 naming it;
-numbers must be numbers, booleans booleans). Request bodies are TypedDicts, not BaseModels:
+numbers must be numbers, booleans booleans). A CRM feature outside its bounds
+``[Feature.low, Feature.high]`` is refused too (422 naming the field and the range), not clipped:
+a value the market can never produce is a shop's unit or export error, and a policy deciding on
+its clipped copy would answer a different customer than the one asked about. The bounds are
+pydantic's ``ge``/``le`` (checked in its compiled core, at no measurable cost on a batch), and
+:func:`parse` words their errors as the feature's range. Request bodies are TypedDicts, not BaseModels:
 pydantic validates them as strictly (every key checked, unknown keys refused, errors located),
 without building an object per customer, which made a batch of 1,000 about three times slower
 to validate.
@@ -62,9 +67,11 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 _STRICT = ConfigDict(extra="forbid")
 
-CrmFeatures = TypedDict("CrmFeatures", {f.name: Annotated[Number, Field(description=f"{f.doc} [{f.low:g}, {f.high:g}]")]  # type: ignore[misc]
+_BOUNDS = {f.name: (f.low, f.high) for f in FEATURES if f.name in CRM_FEATURES}
+"""each CRM feature's allowed range, the bounds of sim.features"""
+CrmFeatures = TypedDict("CrmFeatures", {f.name: Annotated[Number, Field(ge=f.low, le=f.high, description=f"{f.doc} [{f.low:g}, {f.high:g}]")]  # type: ignore[misc]
                                          for f in FEATURES if f.name in CRM_FEATURES})
-"""a customer's CRM features in the units of sim.features (values outside the bounds are clipped)"""
+"""a customer's CRM features in the units of sim.features (a value outside its bounds is refused)"""
 CrmFeatures.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
 
 
@@ -130,12 +137,22 @@ def parse(adapter: TypeAdapter, body: bytes) -> dict:
 
     pydantic's own JSON parser skips the dict of Python objects that ``json.loads`` would build
     first: half the cost of a large batch. Inputs are not echoed in errors (they are customer data).
+    A CRM feature out of bounds is reported with its whole range (pydantic names only the bound it crossed).
     """
     try:
         return adapter.validate_json(body)
     except ValidationError as e:
-        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False, include_context=False,
-                                                                                              include_input=False)]) from None
+        errors = e.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError([_out_of_bounds({**err, "loc": ("body", *err["loc"])}) for err in errors]) from None
+
+
+def _out_of_bounds(err: dict) -> dict:
+    """A bound error on a CRM feature worded as the feature's range; any other error as it is."""
+    loc = err["loc"]
+    if err["type"] in ("greater_than_equal", "less_than_equal") and len(loc) >= 2 and loc[-2] == "features" and loc[-1] in _BOUNDS:
+        low, high = _BOUNDS[loc[-1]]
+        return {**err, "msg": f"Input should be within the bounds of {loc[-1]}, {low:g} to {high:g} (units of sim.features)"}
+    return err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def test_the_frequency_cap_counts_the_contact_history_given(server):
 
 
 def test_the_observation_is_built_as_the_simulator_builds_it(server):
-    decide(server, customer("c-obs", consents=("email",), contacts=("2025-03-09", "2025-03-01", "2025-02-01"), recency=5.0) | {"date": DATE})
+    decide(server, customer("c-obs", consents=("email",), contacts=("2025-03-09", "2025-03-01", "2025-02-01"), recency=0.9) | {"date": DATE})
     row = server.rows().iloc[-1]
     assert row.shopper == "c-obs"
     personal = [f.name for f in FEATURES if f.personal]
@@ -189,9 +189,35 @@ def test_the_observation_is_built_as_the_simulator_builds_it(server):
     assert row.consent_email == 1 and row[[f"consent_{h}" for h in CHANNEL_NAMES[1:]]].sum() == 0
     assert (row.contacts_7d, row.contacts_30d) == (1, 2) and row.days_since_contact == pytest.approx(1 / 365, rel=1e-6)
     assert row.weekday_mon == 1 and row[[f"weekday_{d}" for d in ("tue", "wed", "thu", "fri", "sat", "sun")]].sum() == 0
-    decide(server, customer("c-clip", recency=5.0, frequency=-3.0) | {"date": DATE})
+
+
+BOUNDS = {f.name: (f.low, f.high) for f in FEATURES}
+OUT_OF_BOUNDS = [(name, side) for name in ("frequency", "promo_share", "days_since_open", "redeemed_bogo") for side in ("below", "above")]
+
+
+@pytest.mark.parametrize(("name", "side"), OUT_OF_BOUNDS, ids=[f"{n}-{s}" for n, s in OUT_OF_BOUNDS])
+def test_a_crm_feature_outside_its_bounds_gets_422_naming_it_and_its_range(name, side, server):
+    low, high = BOUNDS[name]
+    value = low - 0.01 if side == "below" else high + 0.01
+    before = len(server.rows())
+    with server.client() as client:
+        one = client.post("/decide", json=customer(**{name: value}) | {"date": DATE})
+        batch = client.post("/decide/batch", json={"customers": [customer(), customer(**{name: value})], "date": DATE})
+    for res, loc in ((one, ["body", "features", name]), (batch, ["body", "customers", 1, "features", name])):
+        assert res.status_code == 422, res.text
+        errors = [e for e in res.json()["detail"] if e["loc"] == loc]
+        assert len(errors) == 1 and len(res.json()["detail"]) == 1, res.text
+        assert errors[0]["type"] == ("greater_than_equal" if side == "below" else "less_than_equal")
+        assert errors[0]["msg"] == f"Input should be within the bounds of {name}, {low:g} to {high:g} (units of sim.features)"
+        assert str(value) not in res.text  # customer data is not echoed
+    assert len(server.rows()) == before  # refused, not decided on a clipped copy
+
+
+def test_a_crm_feature_on_its_bounds_is_decided_on_as_sent(server):
+    edges = {name: BOUNDS[name][k] for k, name in enumerate(("frequency", "promo_share"))} | {"days_since_open": 1.0, "redeemed_bogo": 0.0}
+    decide(server, customer("c-edge", **edges) | {"date": DATE})
     row = server.rows().iloc[-1]
-    assert (row.recency, row.frequency, row.personal_data) == (1.0, 0.0, 1.0)  # clipped to the bounds
+    assert row.shopper == "c-edge" and {name: row[name] for name in edges} == edges
 
 
 def _without(d: dict, *path: str) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from serving.crm import BATCH, contact_history, observe, parse
-from sim.catalogue import CHANNEL_NAMES
+from sim.catalogue import CHANNEL_NAMES, N_OFFERS, N_SLOTS, encode
 from sim.config import GuardrailConfig
 from sim.features import CRM_FEATURES, FEATURE_HIGH, FEATURE_LOW, FEATURE_NAMES, index
 from sim.market import MarketModel
@@ -46,13 +46,24 @@ def sends(market: MarketModel, day: int, rng: np.random.Generator) -> np.ndarray
     """Allowed sends at rates from none to daily, so that caps bind and some histories are older than 30 days.
 
     A quarter of the shoppers hear nothing after day 10: their last contact ages past the 30-day window.
+    Every offer and slot is drawn, so that the campaign-response history (per kind, category and slot,
+    opens and redemptions) fills in.
     """
     ok = market.action_mask().channel_ok
     rate = np.array([0.0, 0.1, 0.4, 0.9])[np.arange(market.n_rows) % 4]
     rate[(np.arange(market.n_rows) % 8 == 3) & (day > 10)] = 0.0
     channel = np.argmax(ok * rng.random(ok.shape), axis=1)
     send = ok.any(axis=1) & (rng.random(market.n_rows) < rate)
-    return np.where(send, 1 + 3 * channel, 0)
+    action = encode(rng.integers(N_OFFERS, size=market.n_rows), channel, rng.integers(N_SLOTS, size=market.n_rows))
+    return np.where(send, action, 0)
+
+
+# The campaign-response history the comparison must meet with values other than its starting ones (0, or 1 for "never").
+HISTORY = {
+    "sent_discount": lambda x: x > 0, "opened_bogo": lambda x: x > 0, "redeemed_discount": lambda x: x > 0,
+    "opened_in_kids": lambda x: x > 0, "redeemed_in_womens": lambda x: x > 0, "promo_share": lambda x: x > 0,
+    "opens_at_evening": lambda x: x > 0, "days_since_open": lambda x: x < 1, "days_since_redemption": lambda x: x < 1,
+}
 
 
 def test_the_services_observation_and_mask_equal_the_markets_bit_for_bit():
@@ -61,6 +72,7 @@ def test_the_services_observation_and_mask_equal_the_markets_bit_for_bit():
     rng = np.random.default_rng(0)
     contact_log: list[np.ndarray] = []  # the shop's own log: who received a message, day by day
     seen = {"capped": 0, "private": 0, "last_contact_over_30_days": 0, "contacts_30d_over_7": 0}
+    history = dict.fromkeys(HISTORY, 0)
     for day in range(DAYS):
         rows = np.flatnonzero(market.present)
         request = parse(BATCH, shop_request(market, rows, contact_log, rng))
@@ -73,9 +85,12 @@ def test_the_services_observation_and_mask_equal_the_markets_bit_for_bit():
         seen["private"] += int((obs[:, index("personal_data")] == 0).sum())
         seen["contacts_30d_over_7"] += int((obs[:, index("contacts_30d")] > 7).sum())
         seen["last_contact_over_30_days"] += int(((obs[:, index("days_since_contact")] > 30 / 365) & (obs[:, index("days_since_contact")] < 1)).sum())
+        for name, moved in HISTORY.items():
+            history[name] += int(moved(obs[:, index(name)]).sum())
         market.step(sends(market, day, rng))
         contact_log.append(market.outcome.sent.copy())
     assert min(seen.values()) > 50, seen  # every part of the rule was exercised
+    assert min(history.values()) > 50, history  # the response history was compared with values a campaign gave it
     assert sum(len(s.nonzero()[0]) for s in contact_log) > 3000
 
 

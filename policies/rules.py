@@ -21,11 +21,13 @@ purchases and spend as counts and currency, the campaign-response history (``sen
 ``days_since_redemption``) as its decayed counts, ``promo_share`` as a share 0..1 and
 ``order_value`` in currency. A promotion-sensitive segment, for example::
 
-    - segment: deal_seekers
-      any: {redeemed_discount: ">= 0.5", promo_share: ">= 0.3"}
+    - segment: deal_seekers                # configs/rules/promo.yaml
+      when: {days_since_contact: "> 6", purchases: ">= 3"}
+      any: {redeemed_discount: ">= 0.5", promo_share: ">= 0.5"}
       offer: "10% {top_category}"
 
-The list below is generated from :data:`FIELDS` at import, so it cannot disagree with the code.
+At import, the list of fields below is generated from :data:`FIELDS`, so it cannot disagree
+with the code (``docs/policies.md`` groups them by unit).
 
 """
 
@@ -65,12 +67,16 @@ def as_is(x: np.ndarray) -> np.ndarray:
 
 
 def days(x: np.ndarray) -> np.ndarray:
-    """Days from ``days / 365`` (:func:`sim.features.days_since`, ``days_since_contact``, ``tenure`` in years); 365 = a year or more, or never."""
+    """Days from ``days / 365`` (:func:`sim.features.days_since`, ``days_since_contact``, ``tenure`` in years).
+
+    A capped feature (1 = a year or more, or never) reads 365. The product is not rounded to whole
+    days: ``7 / 365`` in float32 reads 6.9999995, so a weekly rule writes ``"> 6"``, not ``">= 7"``.
+    """
     return x * 365.0
 
 
-def count(x: np.ndarray) -> np.ndarray:
-    """A count from ``log(1 + count)`` (``frequency``, ``monetary``, ``bought_*``)."""
+def from_log1p(x: np.ndarray) -> np.ndarray:
+    """A count or an amount from ``log(1 + x)`` (``frequency``, ``monetary``, ``bought_*``)."""
     return np.expm1(x)
 
 
@@ -106,8 +112,8 @@ def _top_category(v: FieldValues) -> np.ndarray:
 def _fields() -> dict[str, RuleField]:
     f = [
         _column("recency_days", "recency", days, "days since the last purchase (365 = a year or more, or never)"),
-        _column("purchases", "frequency", count, "purchases in the CRM's memory"),
-        _column("spend", "monetary", count, "spend in the CRM's memory, in currency"),
+        _column("purchases", "frequency", from_log1p, "purchases in the CRM's memory"),
+        _column("spend", "monetary", from_log1p, "spend in the CRM's memory, in currency"),
         _column("tenure_days", "tenure", days, "days since the shopper joined"),
         _column("contacts_7d"),
         _column("contacts_30d"),
@@ -119,7 +125,7 @@ def _fields() -> dict[str, RuleField]:
         _column("personal_data"),
         RuleField("top_category", f"most bought/browsed category ({', '.join(CATEGORY_NAMES)} | none)", _top_category),
     ]
-    f += [_column(f"bought_{c}", unit=count, doc=f"purchases in {c}") for c in CATEGORY_NAMES]
+    f += [_column(f"bought_{c}", unit=from_log1p, doc=f"purchases in {c}") for c in CATEGORY_NAMES]
     f += [_column(f"{family}_{x}") for family, names in (("views", CATEGORY_NAMES), ("opens", CHANNEL_NAMES), ("sessions", SLOTS))
           for x in names]
     # the campaign-response history: decayed counts as counts, the promotion share as a share 0..1

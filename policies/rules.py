@@ -22,8 +22,8 @@ purchases and spend as counts and currency, the campaign-response history (``sen
 ``order_value`` in currency. A promotion-sensitive segment, for example::
 
     - segment: deal_seekers                # configs/rules/promo.yaml
-      when: {days_since_contact: "> 6", purchases: ">= 3"}
-      any: {redeemed_discount: ">= 0.5", promo_share: ">= 0.5"}
+      when: {days_since_contact: ">= 7", purchases: ">= 3"}
+      any: {redeemed_discount: ">= 0.5", promo_share: ">= 0.3"}
       offer: "10% {top_category}"
 
 At import, the list of fields below is generated from :data:`FIELDS`, so it cannot disagree
@@ -69,10 +69,10 @@ def as_is(x: np.ndarray) -> np.ndarray:
 def days(x: np.ndarray) -> np.ndarray:
     """Days from ``days / 365`` (:func:`sim.features.days_since`, ``days_since_contact``, ``tenure`` in years).
 
-    A capped feature (1 = a year or more, or never) reads 365. The product is not rounded to whole
-    days: ``7 / 365`` in float32 reads 6.9999995, so a weekly rule writes ``"> 6"``, not ``">= 7"``.
+    A capped feature (1 = a year or more, or never) reads 365. Rounded to whole days, which is what
+    the feature counts: ``7 / 365`` in float32 times 365 is 6.9999995, and ``">= 7"`` must hold on the seventh day.
     """
-    return x * 365.0
+    return np.rint(x * 365.0)
 
 
 def from_log1p(x: np.ndarray) -> np.ndarray:
@@ -118,8 +118,8 @@ def _fields() -> dict[str, RuleField]:
         _column("contacts_7d"),
         _column("contacts_30d"),
         _column("days_since_contact", unit=days, doc="days since the last message (365 = a year or more, or never)"),
-        _column("days_to_birthday", "birthday_in", lambda x: x * 364.0, "days until the birthday"),
-        _column("age_band", unit=lambda x: x * 4.0, doc="0 = 18-24 ... 4 = 55+"),
+        _column("days_to_birthday", "birthday_in", lambda x: np.rint(x * 364.0), "days until the birthday"),
+        _column("age_band", unit=lambda x: np.rint(x * 4.0), doc="0 = 18-24 ... 4 = 55+"),
         RuleField("gender", "female | male | unknown",
                   lambda v: v.column("gender_female") * GENDERS["female"] + v.column("gender_male") * GENDERS["male"]),
         _column("personal_data"),

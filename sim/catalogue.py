@@ -111,6 +111,8 @@ NO_CONTACT = 0
 
 OFFER_KINDS: tuple[str, ...] = ("info", "recommendation", "discount", "free_shipping", "bogo", "loyalty")
 """the kinds of message a CRM analyst tells apart in a shopper's campaign-response history"""
+PROMOTION_KINDS: tuple[str, ...] = ("discount", "free_shipping", "bogo", "loyalty")
+"""the kinds that give money back on a redeemed purchase (a price promotion); information and recommendations do not"""
 CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)
 OFFER_NAMES = tuple(o.name for o in OFFERS)
 CHANNEL_NAMES = tuple(h.name for h in CHANNELS)

@@ -23,7 +23,9 @@ opens by send slot, and the days since the last open and redemption. It is perso
 included: the shop's own contact log is shown to everyone as ``contacts_7d``/``contacts_30d`` (the
 frequency cap needs it), but a profile of how a person answers campaigns, used to choose what to
 send them, is personalised use of their data. A redemption is a purchase made while an opened,
-still valid offer covers its category; an information message counts as an offer of its kind.
+still valid offer covers its category; for an information message or a recommendation, which give
+no money back, it is a purchase in the message's validity window, and the promotion share counts
+only price promotions (the CRM's reading of how much of a shopper's buying waits for a deal).
 
 The table below is generated from :data:`FEATURES` at import, so it cannot disagree with the code.
 
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.calendar import HOLIDAY_NAMES, Calendar, birthday_distance
-from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, N_CATEGORIES, OFFER_KINDS, SLOTS
+from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, N_CATEGORIES, OFFER_KINDS, PROMOTION_KINDS, SLOTS, VALIDITY_DAYS
 from sim.population import AGE_BANDS, GENDER_FEMALE, GENDER_MALE
 from sim.state import CONTACT_MEMORY, RESPONSE_HALF_LIFE
 
@@ -95,13 +97,15 @@ def _response_history() -> list[Feature]:
     most = float(np.ceil(1.0 / (1.0 - 0.5 ** (1.0 / RESPONSE_HALF_LIFE))))
     f = [Feature(f"sent_{k}", 0, most, True, f"{k} messages delivered, {days}") for k in OFFER_KINDS]
     f += [Feature(f"opened_{k}", 0, most, True, f"{k} messages opened, {days}") for k in OFFER_KINDS]
-    f += [Feature(f"redeemed_{k}", 0, N_CATEGORIES * most, True, f"purchases made with a redeemed {k} offer, {days}")
-          for k in OFFER_KINDS]
+    f += [Feature(f"redeemed_{k}", 0, N_CATEGORIES * most, True,
+                  f"purchases made with a redeemed {k} offer, {days}" if k in PROMOTION_KINDS else
+                  f"purchases made while an opened {k} message was valid ({VALIDITY_DAYS} days), {days}") for k in OFFER_KINDS]
     f += [Feature(f"opened_in_{c}", 0, most, True, f"opened messages about {c} (its discounts, recommendations of it), {days}")
           for c in CATEGORY_NAMES]
     f += [Feature(f"redeemed_in_{c}", 0, most, True, f"purchases in {c} made with a redeemed offer, {days}") for c in CATEGORY_NAMES]
     f += [
-        Feature("promo_share", 0, 1, True, f"share of purchases made with a redeemed offer (both counts with a {days}; 0 without purchases)"),
+        Feature("promo_share", 0, 1, True, f"share of purchases made with a redeemed price promotion ({', '.join(PROMOTION_KINDS)}; "
+                f"both counts with a {days}; 0 without purchases)"),
         Feature("order_value", 0, 20, True, "average order value in the CRM's memory (spend / purchases) / 100; 0 without purchases"),
     ]
     f += [Feature(f"opens_at_{s}", 0, 45, True, f"opened messages sent in the {s}, 30-day half-life") for s in SLOTS]
@@ -131,6 +135,7 @@ assert FEATURE_NAMES[_CRM] == CRM_FEATURES, "the personal features are one block
 _PERSONAL_DATA = FEATURE_NAMES.index("personal_data")
 _CONSENT = slice(FEATURE_NAMES.index(f"consent_{CHANNEL_NAMES[0]}"), FEATURE_NAMES.index(f"consent_{CHANNEL_NAMES[-1]}") + 1)
 _CONTACTS = [FEATURE_NAMES.index(n) for n in ("contacts_7d", "contacts_30d", "days_since_contact")]
+_PROMOTIONS = [OFFER_KINDS.index(k) for k in PROMOTION_KINDS]
 
 
 def index(name: str) -> int:
@@ -166,7 +171,7 @@ def observe(market, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         yield redeemed
         yield st.category_opened[rows]
         yield st.category_redeemed[rows]
-        yield share(redeemed.sum(axis=1), st.recent_purchases[rows])
+        yield share(redeemed[:, _PROMOTIONS].sum(axis=1), st.recent_purchases[rows])
         yield share(st.spend[rows], st.purchases[rows].sum(axis=1)) / 100.0
         yield st.slot_opens[rows]
         yield days_since(st.last_open_day[rows], t)

@@ -119,9 +119,14 @@ def test_promotion_sensitive_shoppers_get_a_discount_in_their_top_category_the_r
     assert _offer(policy, _obs(**regular, promo_share=0.6)) == "10% home"
     assert _offer(policy, _obs(**regular, redeemed_discount=0.8)) == "10% home"
     assert CHANNEL_NAMES[ACTION_CHANNEL[_act(policy, _obs(**regular, promo_share=0.6), THURSDAY)]] == "push"  # its most opened
-    assert _offer(policy, _obs(**regular)) == "info"
-    assert _offer(policy, _obs(**regular, promo_share=0.4, redeemed_discount=0.4)) == "info"  # below both thresholds
+    assert _offer(policy, _obs(**regular)) == "10% home"  # untested: no discount sent in about a quarter, one test discount
+    assert _offer(policy, _obs(**regular, sent_discount=1.0)) == "info"  # tested, and did not redeem it
+    assert _offer(policy, _obs(**regular, sent_discount=1.0, promo_share=0.2, redeemed_discount=0.4)) == "info"  # below both thresholds
+    assert _offer(policy, _obs(**regular, sent_discount=1.0, promo_share=0.3)) == "10% home"
     assert _offer(policy, _obs(frequency=np.log1p(2), bought_home=np.log1p(2), promo_share=1.0)) == "info"  # too few purchases
+    weekly = dict(days_since_contact=7 / 365)  # the weekly condition reads whole days: ">= 7" holds on the seventh
+    assert _offer(policy, _obs(**regular, **weekly, promo_share=0.6)) == "10% home"
+    assert _offer(policy, _obs(**regular, days_since_contact=6 / 365, promo_share=0.6)) == "no contact"
     assert _offer(policy, _obs(frequency=np.log1p(6), promo_share=0.6)) == "info"  # no known category to discount
     assert _offer(policy, _obs(**regular, promo_share=0.6), weekday=0) == "no contact"  # not its day
 

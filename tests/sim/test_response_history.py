@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim import MarketModel
-from sim.catalogue import CHANNEL_NAMES, OFFER_KINDS, OFFER_NAMES, SLOTS, encode
+from sim.catalogue import CHANNEL_NAMES, OFFER_KINDS, OFFER_NAMES, PROMOTION_KINDS, SLOTS, encode
 from sim.features import PERSONAL, index
 from sim.state import RESPONSE_HALF_LIFE
 from tests.conftest import small_config
@@ -86,4 +86,9 @@ def test_a_purchase_with_a_redeemed_offer_of_each_kind_counts_for_that_kind():
     assert (st.kind_redeemed.sum(axis=1) <= st.recent_purchases + 1e-4).all()
     assert np.allclose(st.kind_redeemed.sum(axis=1), st.category_redeemed.sum(axis=1), atol=1e-4)
     x = market.observe()
-    assert ((x[:, index("promo_share")] >= 0) & (x[:, index("promo_share")] <= 1)).all()
+    shown = market.profile.data_consent & (market.profile.join_day <= market.day)
+    promotions = st.kind_redeemed[:, [OFFER_KINDS.index(k) for k in PROMOTION_KINDS]].sum(axis=1)
+    expected = np.where(st.recent_purchases > 0, promotions / np.maximum(st.recent_purchases, 1e-9), 0.0)
+    np.testing.assert_allclose(x[shown, index("promo_share")], expected[shown], rtol=1e-5, atol=1e-7)
+    info_only = shown & (st.kind_redeemed[:, OFFER_KINDS.index("info")] > 0) & (promotions == 0)
+    assert info_only.any() and (x[info_only, index("promo_share")] == 0).all()  # a purchase after an information e-mail is no promotion

@@ -2,7 +2,7 @@
 
 Run on demand: ``python -m studies.observable_ceiling [--shoppers 50000] [--seeds 0 1 2 3 4]``.
 
-The oracle (:mod:`policies.oracle`) reads the latent traits. A learner reads the 50 observed
+The oracle (:mod:`policies.oracle`) reads the latent traits. A learner reads the observed
 features (:mod:`sim.features`), so the best any learner can do with them is, per shopper and day,
 the allowed arm with the highest *conditional* expected incremental profit
 

@@ -13,9 +13,34 @@ other column is kept, unread, so a replay can report it beside the simulated out
 | ``newbie`` | 0/1 | became a customer in the past year |
 | ``channel`` | ``Phone``, ``Web``, ``Multichannel`` | where the customer bought in the past year |
 
-Text values are matched without regard to case. A missing column, a missing value, or a value of
-the wrong type or outside its range is a :class:`~sim.config.ConfigError` naming the table, the
-column, the row and what is allowed.
+A table may also carry the shopper's **campaign-response history** (the CRM features of
+:mod:`sim.features` from ``sent_info`` to ``days_since_redemption``), each column optional, as the
+shop's CRM keeps it:
+
+| column | type | meaning (state array it sets) |
+|---|---|---|
+| ``sent_{kind}``, ``opened_{kind}`` | number >= 0 | messages of each offer kind (``info``, ``recommendation``, ``discount``, ``free_shipping``, ``bogo``, ``loyalty``) delivered, opened (``kind_sent``, ``kind_opened``) |
+| ``redeemed_{kind}`` | number >= 0 | purchases made with a redeemed offer of the kind (``kind_redeemed``) |
+| ``opened_in_{category}``, ``redeemed_in_{category}`` | number >= 0 | opened messages about each catalogue category, purchases in it with a redeemed offer (``category_opened``, ``category_redeemed``) |
+| ``recent_purchases`` | number >= 0 | all purchases, counted as the redemptions are: the promotion share's base (``recent_purchases``) |
+| ``opens_at_{slot}`` | number >= 0 | opened messages sent in the ``morning``, ``midday``, ``evening`` (``slot_opens``) |
+| ``days_since_open``, ``days_since_redemption`` | integer >= 0, blank = never | days since the last opened message, the last purchase with a redeemed offer (``last_open_day``, ``last_redemption_day`` = minus the days) |
+
+Counts are the CRM's decayed counts, as the market keeps them: each event counts
+:math:`2^{-a/T}` at age :math:`a` days, with :math:`T` = 90 days (30 for ``opens_at_*``); a plain count over
+the last T days is a fair stand-in. A count column may not exceed its feature's Max in
+:mod:`sim.features` (the most the market can reach at one message a day and one redemption per
+category a day: 131 for most, 45 for ``opens_at_*``). ``recent_purchases`` is the base of the
+promotion share (redemptions / purchases, see :mod:`sim.features`), so a table with a
+``redeemed_{kind}`` column must carry it too, and each row's redemptions of all kinds together may
+not exceed it (each is one of those purchases): no share is made up from a base the table does not
+give, and none is above 1. A history column that is absent starts at zero (days: never) for every customer, as for
+a shopper who never heard from the shop; :attr:`CustomerTable.missing_response_history` names the absent columns,
+and loading a table that lacks some logs one warning naming them.
+
+Text values are matched without regard to case. A missing column, a missing value (but a blank
+``days_since_*``), or a value of the wrong type or outside its range is a
+:class:`~sim.config.ConfigError` naming the table, the column, the row and what is allowed.
 
 Each customer becomes one shopper present on day 0 (a table of CSV or parquet is named by
 ``market.population.customers``; ``market.population.size`` customers are used, all of them or a
@@ -37,16 +62,21 @@ traits are drawn as for the shopper's archetype and then shifted by the market's
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sim.catalogue import CATEGORY_NAMES, CATEGORY_PRICE, CHANNEL_NAMES, N_CATEGORIES
+from sim.catalogue import CATEGORY_NAMES, CATEGORY_PRICE, CHANNEL_NAMES, N_CATEGORIES, OFFER_KINDS, SLOTS
 from sim.config import ARCHETYPES, ConfigError, CustomerEffects, PopulationConfig
+from sim.features import FEATURES
 from sim.population import Profile, Traits, draw_population
 from sim.resources import root
+from sim.state import NEVER, ShopperState
+
+log = logging.getLogger(__name__)
 
 AREAS = ("Urban", "Suburban", "Rural")
 AREA_ALIASES = {"surburban": "Suburban"}
@@ -59,6 +89,21 @@ REQUIRED = ("recency", "history", "mens", "womens", "zip_code", "newbie", "chann
 DAYS_PER_MONTH = 30
 HISTORY_REFERENCE = 100.0
 """past year's spend at which the history term of CustomerEffects is 0"""
+RESPONSE_COUNTS: dict[str, tuple[str, ...]] = {
+    "kind_sent": tuple(f"sent_{k}" for k in OFFER_KINDS),
+    "kind_opened": tuple(f"opened_{k}" for k in OFFER_KINDS),
+    "kind_redeemed": tuple(f"redeemed_{k}" for k in OFFER_KINDS),
+    "category_opened": tuple(f"opened_in_{c}" for c in CATEGORY_NAMES),
+    "category_redeemed": tuple(f"redeemed_in_{c}" for c in CATEGORY_NAMES),
+    "recent_purchases": ("recent_purchases",),
+    "slot_opens": tuple(f"opens_at_{s}" for s in SLOTS),
+}
+"""optional count columns of the campaign-response history, by the ShopperState array they fill, in its column order"""
+RESPONSE_DAYS: dict[str, str] = {"last_open_day": "days_since_open", "last_redemption_day": "days_since_redemption"}
+"""optional day columns of the campaign-response history, by the ShopperState array of the day they give"""
+RESPONSE_COLUMNS: tuple[str, ...] = (*(c for cols in RESPONSE_COUNTS.values() for c in cols), *RESPONSE_DAYS.values())
+_COUNT_HIGH = {f.name: f.high for f in FEATURES}
+"""a history count's upper bound: its feature's (recent_purchases, no feature, has none)"""
 
 
 @dataclass(frozen=True)
@@ -77,6 +122,8 @@ class CustomerTable:
     area: np.ndarray  # (n,) int8 index into AREAS
     newbie: np.ndarray  # (n,) bool
     channel: np.ndarray  # (n,) int8 index into PURCHASE_CHANNELS
+    response_history: dict[str, np.ndarray]  # ShopperState array name -> its n rows (zeros / NEVER where the table has no column)
+    missing_response_history: tuple[str, ...]  # the RESPONSE_COLUMNS the table does not carry
 
     def __len__(self) -> int:
         return self.recency.size
@@ -87,6 +134,7 @@ class CustomerTable:
         return replace(
             self, frame=self.frame.iloc[rows], recency=self.recency[rows], history=self.history[rows], bought=self.bought[rows],
             area=self.area[rows], newbie=self.newbie[rows], channel=self.channel[rows],
+            response_history={name: values[rows] for name, values in self.response_history.items()},
         )
 
 
@@ -126,7 +174,7 @@ def customer_table(frame: pd.DataFrame, source: str = "<frame>") -> CustomerTabl
     bought = np.zeros((len(frame), N_CATEGORIES), dtype=bool)
     for c in CATEGORY_COLUMNS:
         bought[:, CATEGORY_NAMES.index(c)] = col.flag(c)
-    return CustomerTable(
+    table = CustomerTable(
         source=source,
         frame=frame,
         recency=col.number("recency", *RECENCY_MONTHS, integer=True).astype(np.int32),
@@ -135,7 +183,56 @@ def customer_table(frame: pd.DataFrame, source: str = "<frame>") -> CustomerTabl
         area=col.choice("zip_code", AREAS, AREA_ALIASES),
         newbie=col.flag("newbie"),
         channel=col.choice("channel", PURCHASE_CHANNELS),
+        **_response_history(col),
     )
+    if missing := table.missing_response_history:
+        absent = "none of the columns" if len(missing) == len(RESPONSE_COLUMNS) else f"no column(s) {', '.join(missing)}"
+        log.warning("customer table %s: %s of the campaign-response history (sim/customers.py); that history starts at zero, "
+                    "days since an open or a redemption at never, for every customer", source, absent)
+    return table
+
+
+def _response_history(col: _Checker) -> dict:
+    """The :class:`CustomerTable` fields of the history: the values by ShopperState array (absent columns zero / NEVER), and the absent columns.
+
+    Rows' redemptions are checked against their purchases here, so a promotion share above 1 is
+    the table's error, named by row, and never a clipped feature.
+    """
+    n = len(col.frame)
+    present = set(col.frame.columns)
+    history: dict[str, np.ndarray] = {}
+    for name, columns in RESPONSE_COUNTS.items():
+        values = np.zeros((n, len(columns)), dtype=np.float32)
+        for k, c in enumerate(columns):
+            if c in present:
+                values[:, k] = col.number(c, 0.0, _COUNT_HIGH.get(c, np.inf))
+        history[name] = values[:, 0] if name == "recent_purchases" else values  # shaped as its state array: (n,) or (n, k)
+    for name, c in RESPONSE_DAYS.items():
+        days = col.days(c) if c in present else np.full(n, np.nan)
+        history[name] = np.where(np.isnan(days), NEVER, -np.minimum(days, -NEVER - 1)).astype(np.int32)
+    redeemed = [c for c in RESPONSE_COUNTS["kind_redeemed"] if c in present]
+    if redeemed:
+        if "recent_purchases" not in present:
+            raise ConfigError(f"customer table {col.source}: column(s) {', '.join(map(repr, redeemed))} need the column 'recent_purchases' "
+                              f"(the promotion share's base: redemptions / purchases); add it, or drop the redeemed_<kind> columns")
+        total = history["kind_redeemed"].sum(axis=1, dtype=np.float64)
+        over = total > history["recent_purchases"]
+        if over.any():
+            row = int(np.flatnonzero(over)[0])
+            raise ConfigError(f"customer table {col.source}: data row {row + 1}: redemptions {' + '.join(redeemed)} = {total[row]:g} exceed "
+                              f"recent_purchases = {history['recent_purchases'][row]:g}; allowed: at most recent_purchases (a promotion share <= 1)")
+    return {"response_history": history, "missing_response_history": tuple(c for c in RESPONSE_COLUMNS if c not in present)}
+
+
+def apply_history(state: ShopperState, table: CustomerTable) -> None:
+    """Give the first ``len(table)`` rows of ``state`` (the table's customers, see :func:`draw_customers`) the table's response history.
+
+    Called on a fresh :func:`sim.state.initial_state`; a table without history columns writes the
+    zeros and NEVER days that state already holds, so its market is unchanged bit for bit.
+    """
+    n = len(table)
+    for name, values in table.response_history.items():
+        getattr(state, name)[:n] = values
 
 
 class _Checker:
@@ -165,6 +262,14 @@ class _Checker:
         kind = "integers" if integer else "numbers"
         self._check(column, bad, f"{kind} {low:g}-{high:g}" if np.isfinite(high) else f"{kind} >= {low:g}")
         return x
+
+    def days(self, column: str) -> np.ndarray:
+        """Whole days >= 0 as float64, NaN where the value is blank (the event never happened); text is an error."""
+        x = self._numeric(column)
+        blank = self.frame[column].isna().to_numpy()
+        bad = ~blank & ~(np.isfinite(x) & (x >= 0) & (x == np.round(x)))
+        self._check(column, bad, "integers >= 0 (days), or blank for never")
+        return np.where(blank, np.nan, x)
 
     def flag(self, column: str) -> np.ndarray:
         raw = self.frame[column]

@@ -44,7 +44,7 @@ from sim.catalogue import (
     encode,
 )
 from sim.config import ConfigError, GuardrailConfig, MarketConfig, validate
-from sim.customers import CustomerTable, draw_customers, load_customers
+from sim.customers import CustomerTable, apply_history, draw_customers, load_customers
 from sim.guardrails import ActionMask, GuardrailPass, channel_mask, guard
 from sim.network import build_influence, exposure
 from sim.population import GENDER_FEMALE, GENDER_MALE, Traits, draw_population, join_days, replace_rows
@@ -126,6 +126,8 @@ class MarketModel(Model):
             self.customers, self.traits, self.profile = draw_customers(customers, pop, join, rng)
         self.offers = offer_table(self.config.campaigns)
         self.state = initial_state(self.traits, self.profile)
+        if self.customers is not None:
+            apply_history(self.state, self.customers)
         self.influence, self.influencer = build_influence(join.size, self.config.network, self.streams.rng("network"))
         self.outcome = empty_outcome(join.size)
         self.audience = self._audience(self.traits)

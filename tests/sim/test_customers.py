@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sim import ConfigError, MarketModel
-from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, N_ACTIONS
+from sim import market as market_module
+from sim.catalogue import CATEGORY_NAMES, CHANNEL_NAMES, N_ACTIONS, OFFER_KINDS, SLOTS
 from sim.config import ARCHETYPES, CampaignConfig, CustomerEffects, MarketConfig, PopulationConfig, ResponseParams
-from sim.customers import REQUIRED, customer_table, load_customers
+from sim.customers import REQUIRED, RESPONSE_COLUMNS, customer_table, load_customers
+from sim.features import index
+from sim.state import NEVER
 
 
 def customers(n: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -191,3 +195,150 @@ def test_per_agent_way_matches_the_vectorised_one_with_a_table_and_campaigns():
         for f in ("profit", "viewed", "opened", "bought"):
             assert np.array_equal(getattr(fast.outcome, f), getattr(slow.outcome, f)), f
     assert all(np.array_equal(getattr(fast.state, f.name), getattr(slow.state, f.name)) for f in dataclasses.fields(fast.state))
+
+
+def with_history(frame: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """``frame`` with every campaign-response history column, in a shop's units; a third of the days blank (never)."""
+    rng = np.random.default_rng(seed)
+    n = len(frame)
+    sent = {f"sent_{k}": np.round(rng.uniform(0, 8, n), 2) for k in OFFER_KINDS}
+    opened = {f"opened_{k}": np.round(sent[f"sent_{k}"] * rng.uniform(0, 1, n), 2) for k in OFFER_KINDS}
+    redeemed = {f"redeemed_{k}": rng.integers(0, 3, n).astype(float) for k in OFFER_KINDS}
+    total = sum(redeemed.values())
+    columns = sent | opened | redeemed
+    columns |= {f"opened_in_{c}": np.round(rng.uniform(0, 4, n), 2) for c in CATEGORY_NAMES}
+    columns |= {f"redeemed_in_{c}": np.round(rng.uniform(0, 3, n), 2) for c in CATEGORY_NAMES}
+    columns["recent_purchases"] = total + rng.integers(0, 5, n)
+    columns |= {f"opens_at_{s}": np.round(rng.uniform(0, 10, n), 2) for s in SLOTS}
+    columns["days_since_open"] = np.where(rng.random(n) < 1 / 3, np.nan, rng.integers(0, 500, n))
+    columns["days_since_redemption"] = np.where(rng.random(n) < 1 / 3, np.nan, rng.integers(1, 200, n))
+    return frame.assign(**columns)
+
+
+def test_a_tables_response_history_is_the_crm_record_on_day_0(tmp_path, caplog):
+    frame = with_history(customers(300))
+    path = tmp_path / "crm.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="sim.customers"):
+        table = load_customers(path)
+    assert table.missing_response_history == () and not caplog.records
+    market = MarketModel(table_market(frame), seed=3, customers=table)
+    x = market.observe()
+    assert market.day == 0
+    own = market.profile.data_consent  # the observation shows personal features only with consent
+    assert 50 < own.sum() < 300
+    for name in RESPONSE_COLUMNS:
+        if name.startswith("days_since"):
+            continue
+        expected = frame[name].to_numpy(dtype=np.float32)
+        if name == "recent_purchases":  # no feature of its own: the promotion share's base
+            np.testing.assert_array_equal(market.state.recent_purchases, expected)
+        else:
+            np.testing.assert_array_equal(x[own, index(name)], expected[own], err_msg=name)
+    for name in ("days_since_open", "days_since_redemption"):
+        days = frame[name].to_numpy()
+        np.testing.assert_allclose(x[own, index(name)], np.where(np.isnan(days), 1.0, np.minimum(days / 365, 1.0))[own], rtol=1e-6)
+    share = x[own, index("promo_share")]  # at most every redemption's share of the purchases (see the next test)
+    redeemed = frame[[f"redeemed_{k}" for k in OFFER_KINDS]].sum(axis=1).to_numpy()[own]
+    assert (share <= np.divide(redeemed, frame["recent_purchases"].to_numpy()[own], out=np.zeros(own.sum()), where=redeemed > 0) + 1e-6).all()
+    assert (share >= 0).all() and (share > 0).sum() > 50
+    assert (x[~own, index("sent_info"):index("days_since_redemption") + 1] == 0).all()
+    assert (market.state.last_open_day[np.isnan(frame["days_since_open"])] == NEVER).all()
+    assert not (x[:, index("weekday_mon"):] < 0).any()
+
+
+def test_a_table_gives_the_observation_in_feature_units():
+    frame = customers(100).assign(days_since_open=30, sent_info=2.5, redeemed_discount=2.0, recent_purchases=5.0)
+    market = MarketModel(table_market(frame), seed=0, customers=customer_table(frame))
+    x = market.observe()[market.profile.data_consent]
+    assert len(x) > 0
+    assert (x[:, index("days_since_open")] == np.float32(30) / np.float32(365)).all()
+    assert (x[:, index("sent_info")] == 2.5).all() and (x[:, index("redeemed_discount")] == 2.0).all()
+    assert (x[:, index("promo_share")] == np.float32(0.4)).all()  # 2 redeemed discounts of 5 purchases
+    assert (x[:, index("days_since_redemption")] == 1).all()  # absent: never
+
+
+def test_a_table_without_history_starts_at_zero_and_names_the_absent_columns(caplog):
+    frame = customers(100)
+    with caplog.at_level(logging.WARNING, logger="sim.customers"):
+        table = customer_table(frame, "crm.csv")
+    assert table.missing_response_history == RESPONSE_COLUMNS
+    assert [r.getMessage() for r in caplog.records] == [
+        "customer table crm.csv: none of the columns of the campaign-response history (sim/customers.py); that history starts at zero, "
+        "days since an open or a redemption at never, for every customer"]
+    x = MarketModel(table_market(frame), seed=0, customers=table).observe()
+    counts = [c for c in RESPONSE_COLUMNS if c != "recent_purchases" and not c.startswith("days_since")] + ["promo_share"]
+    assert (x[:, [index(c) for c in counts]] == 0).all()
+    days = x[:, [index("days_since_open"), index("days_since_redemption")]]
+    personal = x[:, index("personal_data")] == 1
+    assert personal.any() and (days[personal] == 1).all() and (days[~personal] == 0).all()  # never, where shown
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sim.customers"):
+        some = customer_table(frame.assign(sent_info=1.0, opened_info=0.5, days_since_open=3), "crm.csv")
+    assert some.missing_response_history == tuple(c for c in RESPONSE_COLUMNS if c not in ("sent_info", "opened_info", "days_since_open"))
+    message = caplog.records[0].getMessage()
+    assert f"no column(s) {', '.join(some.missing_response_history)} of the campaign-response history" in message
+    assert len(caplog.records) == 1
+
+
+def test_a_table_without_history_gives_the_same_market_bit_for_bit(monkeypatch):
+    """Applying a table that carries no history writes the values a fresh state holds: the Hillstrom replay is unchanged."""
+    frame = customers(150)
+    cfg = dataclasses.replace(table_market(frame), population=PopulationConfig(size=150, arrivals_per_day=0.02))
+    applied = MarketModel(cfg, seed=6, customers=customer_table(frame))
+    monkeypatch.setattr(market_module, "apply_history", lambda state, table: None)
+    untouched = MarketModel(cfg, seed=6, customers=customer_table(frame))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        np.testing.assert_array_equal(applied.observe(), untouched.observe())
+        actions = np.where(rng.random(applied.n_rows) < 0.3, 1 + 3 * rng.integers(0, 3, applied.n_rows), 0)
+        applied.step(actions)
+        untouched.step(actions)
+    for f in dataclasses.fields(applied.state):
+        np.testing.assert_array_equal(getattr(applied.state, f.name), getattr(untouched.state, f.name), err_msg=f.name)
+
+
+def test_a_sample_of_the_table_keeps_each_customers_own_history(tmp_path):
+    frame = customers(300).assign(sent_discount=np.arange(300) % 100, days_since_open=np.arange(300))
+    path = tmp_path / "crm.csv"
+    frame.to_csv(path, index=False)
+    market = MarketModel(MarketConfig(population=PopulationConfig(size=120, arrivals_per_day=0.0, customers=str(path))), seed=0)
+    rows = market.customers.frame.index.to_numpy()
+    np.testing.assert_array_equal(market.state.kind_sent[:, OFFER_KINDS.index("discount")], rows % 100)
+    np.testing.assert_array_equal(market.state.last_open_day, -rows)
+
+
+@pytest.mark.parametrize(
+    "column, value, allowed",
+    [
+        ("sent_info", -1.0, "numbers 0-131"),
+        ("opened_bogo", "often", "numbers 0-131"),
+        ("opened_in_kids", None, "numbers 0-131"),
+        ("redeemed_discount", 800.0, "numbers 0-786"),
+        ("opens_at_evening", 46.0, "numbers 0-45"),
+        ("recent_purchases", -2.0, "numbers >= 0"),
+        ("days_since_open", -1, r"integers >= 0 \(days\), or blank for never"),
+        ("days_since_open", 2.5, r"integers >= 0 \(days\), or blank for never"),
+        ("days_since_redemption", "last week", r"integers >= 0 \(days\), or blank for never"),
+    ],
+)
+def test_a_bad_history_value_names_column_row_value_and_what_is_allowed(column, value, allowed):
+    frame = with_history(customers(10)).astype({column: object})
+    frame.loc[6, column] = value
+    with pytest.raises(ConfigError, match=rf"customer table crm.csv: column '{column}', data row 7: .* is not allowed; allowed: {allowed}"):
+        customer_table(frame, "crm.csv")
+
+
+def test_redemptions_need_a_purchase_base_that_holds_them():
+    frame = with_history(customers(10))
+    with pytest.raises(ConfigError, match=r"column\(s\) 'redeemed_info', .*'redeemed_loyalty' need the column 'recent_purchases'"):
+        customer_table(frame.drop(columns="recent_purchases"), "crm.csv")
+    frame.loc[4, [f"redeemed_{k}" for k in OFFER_KINDS]] = [1, 0, 2, 0, 0, 0]
+    frame.loc[4, "recent_purchases"] = 2.5
+    with pytest.raises(ConfigError, match=r"crm.csv: data row 5: redemptions redeemed_info \+ .* = 3 exceed recent_purchases = 2.5; "
+                                          r"allowed: at most recent_purchases \(a promotion share <= 1\)"):
+        customer_table(frame, "crm.csv")
+    frame.loc[4, "recent_purchases"] = 3.0  # equal: a share of exactly 1
+    assert customer_table(frame).response_history["recent_purchases"][4] == 3.0
+    customer_table(frame.drop(columns=[f"redeemed_{k}" for k in OFFER_KINDS] + ["recent_purchases"]))  # no redemptions: no base needed

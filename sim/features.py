@@ -206,7 +206,9 @@ def observation(personal_data: np.ndarray, values: Iterable[np.ndarray], consent
     Every value is clipped to its feature's bounds.
     """
     n = personal_data.shape[0]
-    x = np.zeros((n, N_FEATURES), dtype=np.float32)
+    # Built column-major, where every feature is one contiguous column, and handed out row-major (the layout every
+    # consumer reads): writing narrow column blocks straight into a row-major array cost twice as much at 87 features.
+    x = np.zeros((n, N_FEATURES), dtype=np.float32, order="F")
     col = _CRM.start
     for block in values:
         v = block.reshape(n, -1)
@@ -223,7 +225,7 @@ def observation(personal_data: np.ndarray, values: Iterable[np.ndarray], consent
     x[:, CALENDAR_START:] = np.concatenate([weekday, calendar.holiday_ramp(day)])
     x[~personal_data.astype(bool), _CRM] = 0.0
     np.clip(x, FEATURE_LOW, FEATURE_HIGH, out=x)
-    return x
+    return np.ascontiguousarray(x)
 
 
 def days_since(day: np.ndarray, today: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.features import BASE_FEATURES, CONTACT_FEATURES, arm_features
+from bandits.features import CONTACT_FEATURES, arm_features, base_names
 from policies.base import Decision, DecisionContext, Feedback, Policy
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT
 from sim.guardrails import ActionMask
@@ -25,6 +25,10 @@ try:  # optional extra
     import vowpalwabbit
 except ImportError:  # pragma: no cover - exercised only without the extra
     vowpalwabbit = None
+
+
+_SHARED_NAMES = (*base_names(), *(f"c_{f}" for f in CONTACT_FEATURES))
+"""the shared namespace's feature names: the base block, then the contact block without its intercept"""
 
 
 def available() -> bool:
@@ -49,16 +53,16 @@ class VowpalPolicy(Policy):
         self.exploration = epsilon
 
     def _lines(self, obs_row: dict[str, np.ndarray], i: int, actions: np.ndarray) -> list[str]:
-        ctx = " ".join(f"{n}:{v:.5g}" for n, v in zip(("1", *BASE_FEATURES, *(f"c_{f}" for f in CONTACT_FEATURES)), obs_row["shared"][i]))
+        ctx = " ".join(f"{n}:{v:.5g}" for n, v in zip(_SHARED_NAMES, obs_row["shared"][i], strict=True))
         lines = [f"shared |U {ctx}"]
         for a in actions:
             if a == 0:
                 lines.append("|A none")
                 continue
             o, h, s = ACTION_OFFER[a], ACTION_CHANNEL[a], ACTION_SLOT[a]
-            rb, rv, df, dr, ko, kr, dp = obs_row["offer"][i, o]
+            rb, rv, df, dr, kr, dp = obs_row["offer"][i, o]
             opens, tiring = obs_row["channel"][i, h]
-            lines.append(f"|A o{o} h{h} s{s} rb:{rb:.4g} rv:{rv:.4g} df:{df:.4g} dr:{dr:.4g} ko:{ko:.4g} kr:{kr:.4g} dp:{dp:.4g} "
+            lines.append(f"|A o{o} h{h} s{s} rb:{rb:.4g} rv:{rv:.4g} df:{df:.4g} dr:{dr:.4g} kr:{kr:.4g} dp:{dp:.4g} "
                          f"op:{opens:.4g} ti:{tiring:.4g}")
         return lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandits.features import RECENCY_EDGES, arm_features, block_widths
+from bandits.features import BASE_FEATURES, RECENCY_EDGES, arm_features, base_names, block_widths
 from sim.catalogue import CATEGORY_NAMES, CHANNEL_FATIGUE, CHANNEL_NAMES, N_OFFERS, OFFER_CATEGORY, OFFER_DEPTH, OFFER_KIND, OFFER_KINDS, encode
 from sim.features import N_FEATURES, index
 
@@ -35,7 +35,7 @@ def test_offer_and_channel_blocks_hold_relevance_depth_opens_and_intrusiveness(n
         general = OFFER_CATEGORY[o] < 0  # no category of its own: the shopper's strongest one
         expected = [bought.max() if general else bought[OFFER_CATEGORY[o]], views.max() if general else views[OFFER_CATEGORY[o]],
                     OFFER_DEPTH[o] * np.float32(1.5), OFFER_DEPTH[o] * np.float32(100 / 365),
-                    1.0 + OFFER_KIND[o], 0.5 + 0.25 * OFFER_KIND[o], OFFER_DEPTH[o] * np.float32(0.4)]  # its kind's opens, redemptions
+                    0.5 + 0.25 * OFFER_KIND[o], OFFER_DEPTH[o] * np.float32(0.4)]  # its kind's redemptions, depth x promotion share
         if nonlinear:
             expected += list(OFFER_DEPTH[o] * (np.arange(RECENCY_EDGES.size + 1) == recency_bin))
         np.testing.assert_array_equal(feats.offer[0, o], np.array(expected, dtype=np.float32))
@@ -57,3 +57,14 @@ def test_a_row_is_the_base_then_for_a_send_its_contact_block_and_the_options_one
         m = dense.shape[1]
         np.testing.assert_array_equal(block[1, :m], np.eye(m)[k])
         np.testing.assert_array_equal(block[1, m:], dense[1, k])
+
+
+def test_the_base_block_names_every_column_and_reads_the_response_history_as_totals():
+    x = shopper()
+    feats = arm_features(x)
+    names = base_names()
+    assert len(names) == feats.base.shape[1] == block_widths()[0]
+    assert "opened_discount" not in BASE_FEATURES and {"promo_share", "order_value", "days_since_open"} <= set(BASE_FEATURES)
+    assert feats.base[0, names.index("opened_total")] == pytest.approx(sum(1.0 + k for k in range(6)))
+    assert feats.base[0, names.index("redeemed_total")] == pytest.approx(sum(0.5 + 0.25 * k for k in range(6)))
+    assert feats.base[0, names.index("frequency")] == np.float32(1.5)

@@ -56,8 +56,13 @@ class LinearBandit(Policy):
     nonlinear = False
     """use the binned (piecewise-constant) feature map of :func:`bandits.features.arm_features`"""
 
-    def __init__(self, ridge: float = 1.0):
-        self.model = RidgeModel(block_widths(self.nonlinear), ridge)
+    def __init__(self, ridge: float = 1.0, response_history: bool = False):
+        if not isinstance(response_history, bool):
+            raise ValueError(f"response_history={response_history!r}: must be true or false")
+        self.history = response_history
+        """read the campaign-response history (:func:`bandits.features.arm_features`); off by default, as measured
+        (docs/results/crm_history.md): with it the learners earned less on the default market"""
+        self.model = RidgeModel(block_widths(self.nonlinear, self.history), ridge)
         self.exploration = 0.0
         """share of today's decisions that differ from the greedy choice (for TensorBoard)"""
         self.learned_on: tuple[int, ...] = ()
@@ -74,13 +79,13 @@ class LinearBandit(Policy):
     def action_probabilities(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> np.ndarray:
         if not len(obs):  # a day or a request with nobody to decide for: the batched scorers reshape by n
             return np.zeros((0, N_ACTIONS))
-        return self.probabilities(arm_features(obs, self.nonlinear), mask, context.rng)
+        return self.probabilities(arm_features(obs, self.nonlinear, self.history), mask, context.rng)
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
         if not len(obs):
             self.exploration = 0.0
             return Decision(np.zeros(0, dtype=np.int64), np.ones(0), priority=np.zeros(0))
-        return self.choose(arm_features(obs, self.nonlinear), mask, context.rng)
+        return self.choose(arm_features(obs, self.nonlinear, self.history), mask, context.rng)
 
     def greedy(self, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         """The action with the highest expected reward (no exploration), and its margin over no contact."""
@@ -92,7 +97,7 @@ class LinearBandit(Policy):
         return mean.full() - mean.none[:, None, None, None]
 
     def update(self, feedback: Feedback) -> None:
-        feats = arm_features(feedback.obs, self.nonlinear)
+        feats = arm_features(feedback.obs, self.nonlinear, self.history)
         self.model.update(feats.rows(feedback.actions), feedback.reward)
 
     def save(self, path: Path, seed: int | None = None) -> None:
@@ -106,7 +111,7 @@ class LinearBandit(Policy):
                  learned_on=np.array(learned_on, dtype=np.int64), **self._arrays())
 
     def params(self) -> dict[str, float]:
-        return {"ridge": self.model.ridge}
+        return {"ridge": self.model.ridge, "response_history": self.history}
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return self.model.state()
@@ -185,7 +190,7 @@ class ConfidenceBound:
         add to the model's Gram matrix."""
 
     def pending(self, decisions: Feedback) -> None:
-        feats = arm_features(decisions.obs, self.nonlinear)
+        feats = arm_features(decisions.obs, self.nonlinear, self.history)
         a, days = np.asarray(decisions.actions), np.asarray(decisions.day)
         opened = None if decisions.opened is None else np.asarray(decisions.opened, dtype=bool) & (a > 0)
         for day in np.unique(days):

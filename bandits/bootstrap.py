@@ -30,16 +30,16 @@ class BootstrapEnsemble(LinearBandit):
     name = "bootstrap"
     nonlinear = True
 
-    def __init__(self, members: int = 8, ridge: float = 1.0, seed: int = 0, prior_scale: float = 1.0):
+    def __init__(self, members: int = 8, ridge: float = 1.0, seed: int = 0, prior_scale: float = 1.0, response_history: bool = False):
         if members < 1:
             raise ValueError(f"members={members!r}: must be >= 1")
         if not prior_scale >= 0:
             raise ValueError(f"prior_scale={prior_scale!r}: must be >= 0")
-        super().__init__(ridge)
+        super().__init__(ridge, response_history)
         self.seed = seed
         self.prior_scale = prior_scale
         self._weights = np.random.default_rng(seed)
-        self.members = [RidgeModel(block_widths(self.nonlinear), ridge) for _ in range(members)]
+        self.members = [RidgeModel(block_widths(self.nonlinear, self.history), ridge) for _ in range(members)]
         for member in self.members:  # a random prior per member, so that the ensemble disagrees (explores) before any data
             member.b += ridge * prior_scale * self._weights.standard_normal(member.d)
             member.update(np.zeros((0, member.d)), np.zeros(0))
@@ -65,7 +65,7 @@ class BootstrapEnsemble(LinearBandit):
         return Decision(actions, propensity, priority=margin)
 
     def update(self, feedback: Feedback) -> None:
-        phi = arm_features(feedback.obs, self.nonlinear).rows(feedback.actions)  # once, not per member
+        phi = arm_features(feedback.obs, self.nonlinear, self.history).rows(feedback.actions)  # once, not per member
         self.model.update(phi, feedback.reward)  # the pooled fit: the greedy reference and the budget priority
         for member in self.members:
             member.update(phi, feedback.reward, weight=self._weights.poisson(1.0, len(phi)))

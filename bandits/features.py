@@ -60,19 +60,17 @@ from sim.catalogue import (
     OFFER_KINDS,
     SLOTS,
 )
-from sim.features import FEATURE_NAMES, index
+from sim.features import FEATURE_NAMES, RESPONSE_HISTORY, index
 
-_HISTORY_DETAIL = frozenset(
-    [f"{family}_{k}" for family in ("sent", "opened", "redeemed") for k in OFFER_KINDS]
-    + [f"{family}_{c}" for family in ("opened_in", "redeemed_in") for c in CATEGORY_NAMES] + [f"opens_at_{s}" for s in SLOTS]
-)
-BASE_FEATURES = tuple(f for f in FEATURE_NAMES if f not in _HISTORY_DETAIL)
-"""every observed feature but the campaign-response history's detail by kind, category and slot, which the base block
-reads as two totals (:data:`BASE_TOTALS`). Whatever predicts the organic reward must sit in the base block, or the
-send-only blocks (which see e.g. category purchases) would mistake organic differences between shoppers for the
-effect of a message; the detail's 33 columns would cost a ridge model's per-shopper products about 1.9 times as
-much (they grow with the square of the vector's length) for what the totals, the promotion share, the order value
-and the days since the last open and redemption already say about a shopper's organic worth"""
+PLAIN_FEATURES = tuple(f for f in FEATURE_NAMES if f not in RESPONSE_HISTORY)
+"""every observed feature but the campaign-response history: the base block of a learner that does not read it.
+Whatever predicts the organic reward must sit in the base block, or the send-only blocks (which see e.g. category
+purchases) would mistake organic differences between shoppers for the effect of a message."""
+BASE_FEATURES = PLAIN_FEATURES + ("promo_share", "order_value", "days_since_open", "days_since_redemption")
+"""the base block of a learner that reads the response history: the history's summaries, not its detail by kind,
+category and slot, which the base block reads as two totals (:data:`BASE_TOTALS`); the detail's 33 columns would
+cost a ridge model's per-shopper products about 1.9 times as much (they grow with the square of the vector's
+length) for what the summaries already say about a shopper's organic worth"""
 BASE_TOTALS = ("opened", "redeemed")
 """the base block's totals of the response history: messages opened and purchases made on an offer, over every kind"""
 CONTACT_FEATURES = ("personal_data", "recency", "frequency", "monetary", "tenure", "contacts_7d", "days_since_contact")
@@ -142,20 +140,22 @@ def _one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return (np.searchsorted(edges, x, side="right")[:, None] == np.arange(edges.size + 1)).astype(np.float32)
 
 
-def base_names() -> tuple[str, ...]:
-    """The names of the base block's columns, in order: intercept, :data:`BASE_FEATURES`, :data:`BASE_TOTALS`, the bins."""
-    return ("intercept", *BASE_FEATURES, *(f"{t}_total" for t in BASE_TOTALS), *(f"recency_bin{k}" for k in range(1, RECENCY_EDGES.size + 1)),
+def base_names(history: bool = False) -> tuple[str, ...]:
+    """The names of the base block's columns, in order: intercept, the features (:data:`PLAIN_FEATURES`, or with
+    ``history`` :data:`BASE_FEATURES` and :data:`BASE_TOTALS`), the bins."""
+    features = (*BASE_FEATURES, *(f"{t}_total" for t in BASE_TOTALS)) if history else PLAIN_FEATURES
+    return ("intercept", *features, *(f"recency_bin{k}" for k in range(1, RECENCY_EDGES.size + 1)),
             *(f"frequency_bin{k}" for k in range(1, FREQUENCY_EDGES.size + 1)))
 
 
-def block_widths(nonlinear: bool = False) -> list[int]:
+def block_widths(nonlinear: bool = False, history: bool = False) -> list[int]:
     """Widths of the blocks of the full feature vector; an option block's width counts its one-hot."""
     bins = (RECENCY_EDGES.size + 1) + (FREQUENCY_EDGES.size + 1) + (CONTACT_EDGES.size + 1) if nonlinear else 0
-    return [1 + len(BASE_FEATURES) + len(BASE_TOTALS) + RECENCY_EDGES.size + FREQUENCY_EDGES.size, 1 + len(CONTACT_FEATURES) + bins, N_OFFERS + 6 + (RECENCY_EDGES.size + 1 if nonlinear else 0),
-            N_CHANNELS + 2, N_SLOTS]
+    offer = N_OFFERS + (_OFFER_SOURCE.shape[1] if history else _PLAIN_OFFER) + (RECENCY_EDGES.size + 1 if nonlinear else 0)
+    return [len(base_names(history)), 1 + len(CONTACT_FEATURES) + bins, offer, N_CHANNELS + 2, N_SLOTS]
 
 
-_BASE = [index(f) for f in BASE_FEATURES]
+_PLAIN, _BASE = [index(f) for f in PLAIN_FEATURES], [index(f) for f in BASE_FEATURES]
 _CONTACT = [index(f) for f in CONTACT_FEATURES]
 _RECENCY, _FREQUENCY, _CONTACTS_7D = index("recency"), index("frequency"), index("contacts_7d")
 _DEPTH = OFFER_DEPTH.astype(np.float32)
@@ -178,8 +178,16 @@ _OFFER_SOURCE = np.stack([_CATEGORY, _C + 1 + _CATEGORY, np.full(N_OFFERS, 2 * _
 _ONES = np.ones(N_OFFERS, np.float32)
 _OFFER_FACTOR = np.stack([_ONES, _ONES, _DEPTH, _DEPTH, _ONES, _DEPTH], axis=1)
 _BINS = _KIND + 2 * _K + 1
-_BINNED_SOURCE = np.concatenate([_OFFER_SOURCE, _BINS + np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))], axis=1)
-_BINNED_FACTOR = np.concatenate([_OFFER_FACTOR, np.repeat(_DEPTH[:, None], RECENCY_EDGES.size + 1, axis=1)], axis=1)
+_PLAIN_OFFER = 4
+"""the offer features of a learner that does not read the history: the first four"""
+_RECENCY_BINS = _BINS + np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))
+_DEPTH_BINS = np.repeat(_DEPTH[:, None], RECENCY_EDGES.size + 1, axis=1)
+_OFFER_COLUMNS = {  # (nonlinear, history) -> (source columns, factors) of the offer block
+    (nonlinear, history): (np.concatenate([src, _RECENCY_BINS], axis=1) if nonlinear else src,
+                           np.concatenate([fac, _DEPTH_BINS], axis=1) if nonlinear else fac)
+    for nonlinear in (False, True) for history in (False, True)
+    for src, fac in [(_OFFER_SOURCE, _OFFER_FACTOR) if history else (_OFFER_SOURCE[:, :_PLAIN_OFFER], _OFFER_FACTOR[:, :_PLAIN_OFFER])]
+}
 # channel sources [opens by channel, contacts in the last 7 days]: recent opens, and contacts x the channel's intrusiveness
 _CHANNEL_SOURCE = np.stack([np.arange(N_CHANNELS), np.full(N_CHANNELS, N_CHANNELS)], axis=1)
 _CHANNEL_FACTOR = np.stack([np.ones(N_CHANNELS, np.float32), CHANNEL_FATIGUE.astype(np.float32)], axis=1)
@@ -192,27 +200,34 @@ def _option_block(source: np.ndarray, columns: np.ndarray, factor: np.ndarray) -
     return out
 
 
-def arm_features(obs: np.ndarray, nonlinear: bool = False) -> ArmFeatures:
+def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False) -> ArmFeatures:
     """The blocks of :math:`\\phi` for a batch of observations (see the module docstring).
 
     With ``nonlinear``, the contact block also gets one-hot bins of recency, frequency and recent
     contacts, and the offer block the discount depth crossed with the recency bins: piecewise-constant
     functions of the context, so a linear learner can fit effects that are not linear in the raw features.
+    With ``history``, the base and offer blocks read the campaign-response history (:data:`BASE_FEATURES`,
+    the offer's kind's redemptions and depth x promotion share); without, they are what they were before the
+    CRM kept it, bit for bit.
     """
     n = len(obs)
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
     rec_bins, freq_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
     response = obs[:, _RESPONSE]
-    totals = [response[:, : len(_OPENED)].sum(axis=1, keepdims=True), response[:, len(_OPENED) : -1].sum(axis=1, keepdims=True)]
-    base = np.concatenate([ones, obs[:, _BASE], *totals, rec_bins[:, 1:], freq_bins[:, 1:]], axis=1)  # the first bin is the intercept's
+    if history:
+        totals = [response[:, : len(_OPENED)].sum(axis=1, keepdims=True), response[:, len(_OPENED) : -1].sum(axis=1, keepdims=True)]
+        features = [obs[:, _BASE], *totals]
+    else:
+        features = [obs[:, _PLAIN]]
+    base = np.concatenate([ones, *features, rec_bins[:, 1:], freq_bins[:, 1:]], axis=1)  # the first bin is the intercept's
     contact = [ones, obs[:, _CONTACT]]
     if nonlinear:
         contact += [rec_bins, freq_bins, _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
     offer_source = [bought, bought.max(axis=1, keepdims=True), views, views.max(axis=1, keepdims=True), obs[:, [_FREQUENCY, _RECENCY]],
                     response]
-    columns, factor = (_BINNED_SOURCE, _BINNED_FACTOR) if nonlinear else (_OFFER_SOURCE, _OFFER_FACTOR)
+    columns, factor = _OFFER_COLUMNS[nonlinear, history]
     offer = _option_block(np.concatenate(offer_source + ([rec_bins] if nonlinear else []), axis=1), columns, factor)
     channel = _option_block(obs[:, [*_OPENS, _CONTACTS_7D]], _CHANNEL_SOURCE, _CHANNEL_FACTOR)
     sessions = obs[:, _SESSIONS]

@@ -71,9 +71,9 @@ ridge), which the first day of matured opens outweighs"""
 class OpenValueBandit(LinearBandit):
     """The open and value models, their update and saved state; subclasses explore on the value model (module docstring)."""
 
-    def __init__(self, ridge: float = 1.0, **exploration: float):
-        super().__init__(ridge=ridge, **exploration)
-        base, contact, offer, channel, slot = block_widths(self.nonlinear)
+    def __init__(self, ridge: float = 1.0, response_history: bool = False, **exploration: float):
+        super().__init__(ridge=ridge, response_history=response_history, **exploration)
+        base, contact, offer, channel, slot = block_widths(self.nonlinear, self.history)
         self.model = RidgeModel([base, contact, offer], ridge)
         """the value model, of the profit gross of the send's cost: base | opened x contact | opened x offer"""
         prior = np.zeros(contact + channel + slot + 1)
@@ -118,7 +118,7 @@ class OpenValueBandit(LinearBandit):
     def update(self, feedback: Feedback) -> None:
         if feedback.opened is None:
             raise ValueError(f"{self.name} learns from the opens of its messages, and this feedback has none (Feedback.opened)")
-        feats = arm_features(feedback.obs, self.nonlinear)
+        feats = arm_features(feedback.obs, self.nonlinear, self.history)
         a = np.asarray(feedback.actions)
         sent = a > 0
         opened = (np.asarray(feedback.opened, dtype=bool) & sent).astype(np.float32)
@@ -159,8 +159,8 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
 
     name = "open_value"
 
-    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15):
-        super().__init__(ridge=ridge, scale=scale, propensity_draws=propensity_draws)
+    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15, response_history: bool = False):
+        super().__init__(ridge=ridge, scale=scale, propensity_draws=propensity_draws, response_history=response_history)
 
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
         n = len(feats.base)
@@ -205,8 +205,8 @@ class OpenValueUCB(ConfidenceBound, OpenValueBandit):
 
     name = "open_value_ucb"
 
-    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 256):
-        super().__init__(alpha=alpha, block=block, ridge=ridge)
+    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 256, response_history: bool = False):
+        super().__init__(alpha=alpha, block=block, ridge=ridge, response_history=response_history)
 
     def design_rows(self, feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray | None) -> np.ndarray:
         if opened is None:

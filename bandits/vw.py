@@ -60,9 +60,9 @@ class VowpalPolicy(Policy):
                 lines.append("|A none")
                 continue
             o, h, s = ACTION_OFFER[a], ACTION_CHANNEL[a], ACTION_SLOT[a]
-            rb, rv, df, dr, kr, dp = obs_row["offer"][i, o]
+            rb, rv, df, dr = obs_row["offer"][i, o]
             opens, tiring = obs_row["channel"][i, h]
-            lines.append(f"|A o{o} h{h} s{s} rb:{rb:.4g} rv:{rv:.4g} df:{df:.4g} dr:{dr:.4g} kr:{kr:.4g} dp:{dp:.4g} "
+            lines.append(f"|A o{o} h{h} s{s} rb:{rb:.4g} rv:{rv:.4g} df:{df:.4g} dr:{dr:.4g} "
                          f"op:{opens:.4g} ti:{tiring:.4g}")
         return lines
 

@@ -128,6 +128,8 @@ __doc__ = (__doc__ or "") + "\n".join(
 )
 
 
+RESPONSE_HISTORY: tuple[str, ...] = tuple(f.name for f in _response_history())
+"""the campaign-response history's features, ``sent_info`` to ``days_since_redemption``"""
 CRM_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.personal)
 """the features a CRM record holds as values; the others follow from consents, the contact history and the date"""
 _CRM = slice(FEATURE_NAMES.index(CRM_FEATURES[0]), FEATURE_NAMES.index(CRM_FEATURES[-1]) + 1)

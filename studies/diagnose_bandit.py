@@ -89,7 +89,7 @@ def main() -> None:
         ok = market.action_mask().channel_ok
         market.step(np.where(ok[:, 0] & (rng.random(len(ok)) < 0.1), 1, 0))  # an info e-mail to some, every day
     rows = np.flatnonzero(market.present)
-    predicted = learner.incremental_scores(arm_features(market.observe(rows), learner.nonlinear))
+    predicted = learner.incremental_scores(arm_features(market.observe(rows), learner.nonlinear, learner.history))
     truth = true_values(market, rows)
     n = len(rows)
     best = predicted.reshape(n, -1).argmax(axis=1)

@@ -7,7 +7,7 @@ import pytest
 
 from sim.catalogue import N_CHANNELS, N_OFFERS, N_SLOTS, encode
 from sim.config import MarketConfig, NetworkConfig, PopulationConfig
-from sim.features import FEATURE_HIGH, N_FEATURES
+from sim.features import FEATURE_HIGH, FEATURE_NAMES, N_FEATURES, RESPONSE_HISTORY
 from sim.guardrails import ActionMask
 
 
@@ -37,5 +37,12 @@ def random_allowed_actions(mask: ActionMask, rng: np.random.Generator, share: fl
 
 
 def contexts(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n synthetic observations, every feature uniform on [0, min(its upper bound, 1)]: contexts for the learners' toy problems."""
-    return (rng.random((n, N_FEATURES)) * np.minimum(FEATURE_HIGH, 1.0)).astype(np.float32)
+    """n synthetic observations, every feature uniform on [0, min(its upper bound, 1)]: contexts for the learners' toy problems.
+
+    The campaign-response history is empty (zeros, as in a CRM that has sent nothing yet) and draws nothing, so the
+    toy problems are what they were before the CRM kept it; the history's own tests build their shoppers by hand.
+    """
+    plain = np.array([f not in RESPONSE_HISTORY for f in FEATURE_NAMES])
+    x = np.zeros((n, N_FEATURES))
+    x[:, plain] = rng.random((n, int(plain.sum())))
+    return (x * np.minimum(FEATURE_HIGH, 1.0)).astype(np.float32)

@@ -7,7 +7,7 @@ import pytest
 
 from bandits.features import BASE_FEATURES, RECENCY_EDGES, arm_features, base_names, block_widths
 from sim.catalogue import CATEGORY_NAMES, CHANNEL_FATIGUE, CHANNEL_NAMES, N_OFFERS, OFFER_CATEGORY, OFFER_DEPTH, OFFER_KIND, OFFER_KINDS, encode
-from sim.features import N_FEATURES, index
+from sim.features import N_FEATURES, RESPONSE_HISTORY, index
 
 
 def shopper() -> np.ndarray:
@@ -24,18 +24,20 @@ def shopper() -> np.ndarray:
     return x
 
 
+@pytest.mark.parametrize("history", [False, True])
 @pytest.mark.parametrize("nonlinear", [False, True])
-def test_offer_and_channel_blocks_hold_relevance_depth_opens_and_intrusiveness(nonlinear):
+def test_offer_and_channel_blocks_hold_relevance_depth_opens_and_intrusiveness(nonlinear, history):
     x = shopper()
-    feats = arm_features(x, nonlinear)
+    feats = arm_features(x, nonlinear, history)
     bought = np.array([x[0, index(f"bought_{c}")] for c in CATEGORY_NAMES])
     views = np.array([x[0, index(f"views_{c}")] for c in CATEGORY_NAMES])
     recency_bin = np.searchsorted(RECENCY_EDGES, x[0, index("recency")], side="right")
     for o in range(N_OFFERS):
         general = OFFER_CATEGORY[o] < 0  # no category of its own: the shopper's strongest one
         expected = [bought.max() if general else bought[OFFER_CATEGORY[o]], views.max() if general else views[OFFER_CATEGORY[o]],
-                    OFFER_DEPTH[o] * np.float32(1.5), OFFER_DEPTH[o] * np.float32(100 / 365),
-                    0.5 + 0.25 * OFFER_KIND[o], OFFER_DEPTH[o] * np.float32(0.4)]  # its kind's redemptions, depth x promotion share
+                    OFFER_DEPTH[o] * np.float32(1.5), OFFER_DEPTH[o] * np.float32(100 / 365)]
+        if history:  # its kind's redemptions, depth x promotion share
+            expected += [0.5 + 0.25 * OFFER_KIND[o], OFFER_DEPTH[o] * np.float32(0.4)]
         if nonlinear:
             expected += list(OFFER_DEPTH[o] * (np.arange(RECENCY_EDGES.size + 1) == recency_bin))
         np.testing.assert_array_equal(feats.offer[0, o], np.array(expected, dtype=np.float32))
@@ -59,11 +61,17 @@ def test_a_row_is_the_base_then_for_a_send_its_contact_block_and_the_options_one
         np.testing.assert_array_equal(block[1, m:], dense[1, k])
 
 
-def test_the_base_block_names_every_column_and_reads_the_response_history_as_totals():
+def test_without_the_history_the_features_ignore_it_and_with_it_the_base_block_reads_its_totals():
     x = shopper()
-    feats = arm_features(x)
-    names = base_names()
-    assert len(names) == feats.base.shape[1] == block_widths()[0]
+    plain = arm_features(x)
+    assert len(base_names()) == plain.base.shape[1] == block_widths()[0] and plain.offer.shape[2] == 4
+    y = x.copy()
+    y[0, [index(n) for n in RESPONSE_HISTORY]] = 0.0
+    for a, b in zip(vars(plain).values(), vars(arm_features(y)).values()):
+        np.testing.assert_array_equal(a, b)  # the plain map does not read the history at all
+    feats = arm_features(x, history=True)
+    names = base_names(history=True)
+    assert len(names) == feats.base.shape[1] == block_widths(history=True)[0]
     assert "opened_discount" not in BASE_FEATURES and {"promo_share", "order_value", "days_since_open"} <= set(BASE_FEATURES)
     assert feats.base[0, names.index("opened_total")] == pytest.approx(sum(1.0 + k for k in range(6)))
     assert feats.base[0, names.index("redeemed_total")] == pytest.approx(sum(0.5 + 0.25 * k for k in range(6)))

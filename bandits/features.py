@@ -180,10 +180,10 @@ _OFFER_FACTOR = np.stack([_ONES, _ONES, _DEPTH, _DEPTH, _ONES, _DEPTH], axis=1)
 _BINS = _KIND + 2 * _K + 1
 _PLAIN_OFFER = 4
 """the offer features of a learner that does not read the history: the first four"""
-_RECENCY_BINS = _BINS + np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))
+_RECENCY_BINS = np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))  # after the history's columns, or where they would be
 _DEPTH_BINS = np.repeat(_DEPTH[:, None], RECENCY_EDGES.size + 1, axis=1)
 _OFFER_COLUMNS = {  # (nonlinear, history) -> (source columns, factors) of the offer block
-    (nonlinear, history): (np.concatenate([src, _RECENCY_BINS], axis=1) if nonlinear else src,
+    (nonlinear, history): (np.concatenate([src, (_BINS if history else _KIND) + _RECENCY_BINS], axis=1) if nonlinear else src,
                            np.concatenate([fac, _DEPTH_BINS], axis=1) if nonlinear else fac)
     for nonlinear in (False, True) for history in (False, True)
     for src, fac in [(_OFFER_SOURCE, _OFFER_FACTOR) if history else (_OFFER_SOURCE[:, :_PLAIN_OFFER], _OFFER_FACTOR[:, :_PLAIN_OFFER])]
@@ -214,7 +214,7 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
     rec_bins, freq_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
-    response = obs[:, _RESPONSE]
+    response = obs[:, _RESPONSE] if history else np.zeros((n, 0), dtype=np.float32)  # without: not read at all
     if history:
         totals = [response[:, : len(_OPENED)].sum(axis=1, keepdims=True), response[:, len(_OPENED) : -1].sum(axis=1, keepdims=True)]
         features = [obs[:, _BASE], *totals]

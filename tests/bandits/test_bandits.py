@@ -16,7 +16,7 @@ from bandits.thompson import LinearThompson
 from policies.base import DecisionContext, Feedback
 from policies.registry import make_policy
 from sim.catalogue import N_ACTIONS, N_CHANNELS, encode
-from sim.features import N_FEATURES
+from sim.features import N_FEATURES, index
 from sim.guardrails import ActionMask
 from tests.conftest import contexts
 
@@ -170,6 +170,24 @@ def test_saved_state_resumes_to_the_same_decisions(tmp_path, name):
     a = policy.act(obs, mask, DecisionContext(1, 0, np.random.default_rng(9), np.arange(60)))
     b = loaded.act(obs, mask, DecisionContext(1, 0, np.random.default_rng(9), np.arange(60)))
     assert np.array_equal(a.actions, b.actions) and np.allclose(a.propensity, b.propensity)
+
+
+@pytest.mark.parametrize("name", ["linucb", "open_value", "bootstrap"])
+def test_a_learner_that_reads_the_response_history_sees_it_and_keeps_the_choice_in_its_state(tmp_path, name):
+    """With response_history, the history changes the learner's features (without it, it does not), and a saved state
+    comes back reading it: a state's feature map is part of its hyperparameters."""
+    policy = make_policy(name, None, {"response_history": True})
+    plain = make_policy(name, None, None)
+    assert policy.history and not plain.history
+    assert policy.model.widths[0] > plain.model.widths[0]
+    obs = contexts(np.random.default_rng(1), 5)
+    history = obs.copy()
+    history[:, index("redeemed_discount")], history[:, index("promo_share")] = 2.0, 0.5
+    assert not np.array_equal(arm_features(obs, policy.nonlinear, True).offer, arm_features(history, policy.nonlinear, True).offer)
+    assert np.array_equal(arm_features(obs, plain.nonlinear).offer, arm_features(history, plain.nonlinear).offer)
+    policy.save(tmp_path / "state.npz")
+    loaded = type(policy).load_state(tmp_path / "state.npz")
+    assert loaded.history and loaded.model.widths == policy.model.widths
 
 
 def test_tampered_or_foreign_state_is_a_clear_error(tmp_path):

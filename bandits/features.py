@@ -79,7 +79,7 @@ _VIEWS = [index(f"views_{c}") for c in CATEGORY_NAMES]
 _OPENS = [index(f"opens_{h}") for h in CHANNEL_NAMES]
 _SESSIONS = [index(f"sessions_{s}") for s in SLOTS]
 _OPENED, _REDEEMED = [index(f"opened_{k}") for k in OFFER_KINDS], [index(f"redeemed_{k}") for k in OFFER_KINDS]
-_RESPONSE = _OPENED + _REDEEMED + [index("promo_share")]
+_PROMO_SHARE = index("promo_share")
 
 
 @dataclass
@@ -151,7 +151,7 @@ def base_names(history: bool = False) -> tuple[str, ...]:
 def block_widths(nonlinear: bool = False, history: bool = False) -> list[int]:
     """Widths of the blocks of the full feature vector; an option block's width counts its one-hot."""
     bins = (RECENCY_EDGES.size + 1) + (FREQUENCY_EDGES.size + 1) + (CONTACT_EDGES.size + 1) if nonlinear else 0
-    offer = N_OFFERS + (_OFFER_SOURCE.shape[1] if history else _PLAIN_OFFER) + (RECENCY_EDGES.size + 1 if nonlinear else 0)
+    offer = N_OFFERS + _OFFER_COLUMNS[nonlinear, history][0].shape[1]
     return [len(base_names(history)), 1 + len(CONTACT_FEATURES) + bins, offer, N_CHANNELS + 2, N_SLOTS]
 
 
@@ -163,31 +163,37 @@ _DEPTH = OFFER_DEPTH.astype(np.float32)
 # Every dense feature of an option is one column of a per-shopper source table times a constant of the
 # option: (source column, factor) per option and feature, so a whole block is one gather and one product,
 # written in its final (n, options, features) layout. The offer sources are [bought by category, the
-# strongest bought, views by category, the strongest viewed, frequency, recency, opened by offer kind,
-# redeemed by offer kind, promotion share, recency bins]; an offer without a category (info, free
-# shipping, ...) takes the shopper's strongest category as its relevance. From the campaign-response
+# strongest bought, views by category, the strongest viewed, frequency, recency, and with the history
+# redeemed by offer kind and the promotion share, then recency bins]; an offer without a category (info,
+# free shipping, ...) takes the shopper's strongest category as its relevance. From the campaign-response
 # history each offer reads the shopper's redemptions of offers of its own kind and its depth times the
-# promotion share: a discount is worth more to a shopper who buys on promotion. (Opens of the kind were
-# a seventh feature; the channel block's opens carry most of that, and the scorers' products grow with
-# every offer feature: LinUCB's rate fell about a tenth more with it.)
+# promotion share: a discount is worth more to a shopper who buys on promotion. Opens of the kind are left
+# to the channel block's opens: every offer feature adds to the scorers' products (LinUCB's rate fell by
+# about a tenth with it).
 _C, _K = len(CATEGORY_NAMES), len(OFFER_KINDS)
 _CATEGORY = np.where(OFFER_CATEGORY < 0, _C, OFFER_CATEGORY)
 _KIND = 2 * _C + 4
 _OFFER_SOURCE = np.stack([_CATEGORY, _C + 1 + _CATEGORY, np.full(N_OFFERS, 2 * _C + 2), np.full(N_OFFERS, 2 * _C + 3),
-                          _KIND + _K + OFFER_KIND, np.full(N_OFFERS, _KIND + 2 * _K)], axis=1)
+                          _KIND + OFFER_KIND, np.full(N_OFFERS, _KIND + _K)], axis=1)
 _ONES = np.ones(N_OFFERS, np.float32)
 _OFFER_FACTOR = np.stack([_ONES, _ONES, _DEPTH, _DEPTH, _ONES, _DEPTH], axis=1)
-_BINS = _KIND + 2 * _K + 1
 _PLAIN_OFFER = 4
 """the offer features of a learner that does not read the history: the first four"""
-_RECENCY_BINS = np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))  # after the history's columns, or where they would be
-_DEPTH_BINS = np.repeat(_DEPTH[:, None], RECENCY_EDGES.size + 1, axis=1)
-_OFFER_COLUMNS = {  # (nonlinear, history) -> (source columns, factors) of the offer block
-    (nonlinear, history): (np.concatenate([src, (_BINS if history else _KIND) + _RECENCY_BINS], axis=1) if nonlinear else src,
-                           np.concatenate([fac, _DEPTH_BINS], axis=1) if nonlinear else fac)
-    for nonlinear in (False, True) for history in (False, True)
-    for src, fac in [(_OFFER_SOURCE, _OFFER_FACTOR) if history else (_OFFER_SOURCE[:, :_PLAIN_OFFER], _OFFER_FACTOR[:, :_PLAIN_OFFER])]
-}
+
+
+def _offer_columns(nonlinear: bool, history: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(source columns, factors) of the offer block: without the history its first four features, with ``nonlinear``
+    the depth crossed with the recency bins, which follow the source table's last column."""
+    width = _OFFER_SOURCE.shape[1] if history else _PLAIN_OFFER
+    columns, factor = _OFFER_SOURCE[:, :width], _OFFER_FACTOR[:, :width]
+    if nonlinear:
+        bins = (_KIND + _K + 1 if history else _KIND) + np.tile(np.arange(RECENCY_EDGES.size + 1), (N_OFFERS, 1))
+        columns = np.concatenate([columns, bins], axis=1)
+        factor = np.concatenate([factor, np.repeat(_DEPTH[:, None], RECENCY_EDGES.size + 1, axis=1)], axis=1)
+    return columns, factor
+
+
+_OFFER_COLUMNS = {(nonlinear, history): _offer_columns(nonlinear, history) for nonlinear in (False, True) for history in (False, True)}
 # channel sources [opens by channel, contacts in the last 7 days]: recent opens, and contacts x the channel's intrusiveness
 _CHANNEL_SOURCE = np.stack([np.arange(N_CHANNELS), np.full(N_CHANNELS, N_CHANNELS)], axis=1)
 _CHANNEL_FACTOR = np.stack([np.ones(N_CHANNELS, np.float32), CHANNEL_FATIGUE.astype(np.float32)], axis=1)
@@ -214,19 +220,19 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
     rec_bins, freq_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
-    response = obs[:, _RESPONSE] if history else np.zeros((n, 0), dtype=np.float32)  # without: not read at all
     if history:
-        totals = [response[:, : len(_OPENED)].sum(axis=1, keepdims=True), response[:, len(_OPENED) : -1].sum(axis=1, keepdims=True)]
-        features = [obs[:, _BASE], *totals]
-    else:
-        features = [obs[:, _PLAIN]]
+        redeemed = obs[:, _REDEEMED]
+        features = [obs[:, _BASE], obs[:, _OPENED].sum(axis=1, keepdims=True), redeemed.sum(axis=1, keepdims=True)]
+        response = [redeemed, obs[:, [_PROMO_SHARE]]]
+    else:  # the history is not read at all
+        features, response = [obs[:, _PLAIN]], []
     base = np.concatenate([ones, *features, rec_bins[:, 1:], freq_bins[:, 1:]], axis=1)  # the first bin is the intercept's
     contact = [ones, obs[:, _CONTACT]]
     if nonlinear:
         contact += [rec_bins, freq_bins, _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
     offer_source = [bought, bought.max(axis=1, keepdims=True), views, views.max(axis=1, keepdims=True), obs[:, [_FREQUENCY, _RECENCY]],
-                    response]
+                    *response]
     columns, factor = _OFFER_COLUMNS[nonlinear, history]
     offer = _option_block(np.concatenate(offer_source + ([rec_bins] if nonlinear else []), axis=1), columns, factor)
     channel = _option_block(obs[:, [*_OPENS, _CONTACTS_7D]], _CHANNEL_SOURCE, _CHANNEL_FACTOR)

@@ -62,8 +62,7 @@ class VowpalPolicy(Policy):
             o, h, s = ACTION_OFFER[a], ACTION_CHANNEL[a], ACTION_SLOT[a]
             rb, rv, df, dr = obs_row["offer"][i, o]
             opens, tiring = obs_row["channel"][i, h]
-            lines.append(f"|A o{o} h{h} s{s} rb:{rb:.4g} rv:{rv:.4g} df:{df:.4g} dr:{dr:.4g} "
-                         f"op:{opens:.4g} ti:{tiring:.4g}")
+            lines.append(f"|A o{o} h{h} s{s} rb:{rb:.4g} rv:{rv:.4g} df:{df:.4g} dr:{dr:.4g} op:{opens:.4g} ti:{tiring:.4g}")
         return lines
 
     @staticmethod

@@ -160,7 +160,8 @@ def observe(market, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
 
     def crm_values():  # the CRM_FEATURES block by block: one temporary array alive at a time
         yield days_since(st.last_purchase_day[rows], t)
-        yield np.log1p(st.purchases[rows].sum(axis=1))
+        purchases = st.purchases[rows].sum(axis=1)  # for the frequency and the average order value
+        yield np.log1p(purchases)
         yield np.log1p(st.spend[rows])
         yield (t - prof.join_day[rows]) / 365.0
         yield np.log1p(st.purchases[rows])
@@ -174,7 +175,7 @@ def observe(market, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         yield st.category_opened[rows]
         yield st.category_redeemed[rows]
         yield share(redeemed[:, _PROMOTIONS].sum(axis=1), st.recent_purchases[rows])
-        yield share(st.spend[rows], st.purchases[rows].sum(axis=1)) / 100.0
+        yield share(st.spend[rows], purchases) / 100.0
         yield st.slot_opens[rows]
         yield days_since(st.last_open_day[rows], t)
         yield days_since(st.last_redemption_day[rows], t)

@@ -44,7 +44,8 @@ class ShopperState:
     last_offer: np.ndarray  # (n,) int16 offer of the last delivered message, -1 none
     last_contact_day: np.ndarray  # (n,) int32, NEVER if none
     contacts: np.ndarray  # (CONTACT_MEMORY, n) uint8 ring buffer: 1 where a message was delivered that day
-    # Campaign-response history, as a CRM keeps it (sim.features shows it); decayed with RESPONSE_HALF_LIFE but slot_opens
+    # Campaign-response history, as a CRM keeps it (sim.features shows it): counts decayed with RESPONSE_HALF_LIFE, but
+    # slot_opens with the 30-day half-life of the opens per channel
     kind_sent: np.ndarray  # (n, K) float32 messages delivered per offer kind (OFFER_KINDS)
     kind_opened: np.ndarray  # (n, K) float32 messages opened per offer kind
     kind_redeemed: np.ndarray  # (n, K) float32 purchases made with a redeemed offer, per the offer's kind

@@ -18,6 +18,7 @@ import numpy as np
 
 from bandits.features import ArmFeatures, arm_features, block_widths
 from bandits.kernels import best_additive
+from bandits.long_term import LongTermValue
 from bandits.linear import RidgeModel, SendScores, gram, mean_scores
 from policies.base import Decision, DecisionContext, Feedback, Policy
 from sim.catalogue import N_ACTIONS
@@ -56,17 +57,34 @@ class LinearBandit(Policy):
     nonlinear = False
     """use the binned (piecewise-constant) feature map of :func:`bandits.features.arm_features`"""
 
-    def __init__(self, ridge: float = 1.0, response_history: bool = False):
+    def __init__(self, ridge: float = 1.0, response_history: bool = False, value_horizon: float = 0.0):
         if not isinstance(response_history, bool):
             raise ValueError(f"response_history={response_history!r}: must be true or false")
+        if isinstance(value_horizon, bool) or not isinstance(value_horizon, (int, float)) or not (value_horizon == 0 or value_horizon >= 1):
+            raise ValueError(f"value_horizon={value_horizon!r}: must be 0 (myopic: the 7-day profit) or a number of days >= 1")
         self.history = response_history
         """read the campaign-response history (:func:`bandits.features.arm_features`); off by default, as measured
         (docs/results/crm_history.md): with it the learners earned less on the default market"""
         self.model = RidgeModel(block_widths(self.nonlinear, self.history), ridge)
+        self.long_term = LongTermValue(value_horizon) if value_horizon else None
+        """the value of the record a decision leaves (:mod:`bandits.long_term`), added to the reward; None: myopic"""
         self.exploration = 0.0
         """share of today's decisions that differ from the greedy choice (for TensorBoard)"""
         self.learned_on: tuple[int, ...] = ()
         """market seeds whose rewards are in the model (kept with the state, so it is not evaluated on the shoppers it learned from)"""
+
+    @property
+    def looks_ahead(self) -> bool:
+        """Whether its feedback must carry the record after each window (``Feedback.after``, ``ended``)."""
+        return self.long_term is not None
+
+    def targets(self, feedback: Feedback) -> np.ndarray:
+        """(n,) what the model regresses: the matured profit, or with a value horizon the profit plus the discounted
+        value of the record it left (:class:`bandits.long_term.LongTermValue`, whose estimate this batch updates first)."""
+        if self.long_term is None:
+            return np.asarray(feedback.reward)
+        self.long_term.update(feedback)
+        return self.long_term.target(feedback)
 
     @abstractmethod
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision: ...
@@ -98,7 +116,7 @@ class LinearBandit(Policy):
 
     def update(self, feedback: Feedback) -> None:
         feats = arm_features(feedback.obs, self.nonlinear, self.history)
-        self.model.update(feats.rows(feedback.actions), feedback.reward)
+        self.model.update(feats.rows(feedback.actions), self.targets(feedback))
 
     def save(self, path: Path, seed: int | None = None) -> None:
         """Parameters as a portable .npz (no pickle): the ridge model's A and b, the class, the hyperparameters,
@@ -111,13 +129,16 @@ class LinearBandit(Policy):
                  learned_on=np.array(learned_on, dtype=np.int64), **self._arrays())
 
     def params(self) -> dict[str, float]:
-        return {"ridge": self.model.ridge, "response_history": self.history}
+        return {"ridge": self.model.ridge, "response_history": self.history,
+                "value_horizon": 0.0 if self.long_term is None else self.long_term.horizon}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return self.model.state()
+        return {**self.model.state(), **({} if self.long_term is None else self.long_term.state())}
 
     def _restore(self, data) -> None:
         self.model = RidgeModel.from_state({k: data[k] for k in RidgeModel.STATE_KEYS})
+        if self.long_term is not None:
+            self.long_term.restore(data)
 
     @classmethod
     def load_state(cls, path: Path) -> LinearBandit:

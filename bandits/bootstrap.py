@@ -30,12 +30,13 @@ class BootstrapEnsemble(LinearBandit):
     name = "bootstrap"
     nonlinear = True
 
-    def __init__(self, members: int = 8, ridge: float = 1.0, seed: int = 0, prior_scale: float = 1.0, response_history: bool = False):
+    def __init__(self, members: int = 8, ridge: float = 1.0, seed: int = 0, prior_scale: float = 1.0, response_history: bool = False,
+                 value_horizon: float = 0.0):
         if members < 1:
             raise ValueError(f"members={members!r}: must be >= 1")
         if not prior_scale >= 0:
             raise ValueError(f"prior_scale={prior_scale!r}: must be >= 0")
-        super().__init__(ridge, response_history)
+        super().__init__(ridge, response_history, value_horizon)
         self.seed = seed
         self.prior_scale = prior_scale
         self._weights = np.random.default_rng(seed)
@@ -66,9 +67,10 @@ class BootstrapEnsemble(LinearBandit):
 
     def update(self, feedback: Feedback) -> None:
         phi = arm_features(feedback.obs, self.nonlinear, self.history).rows(feedback.actions)  # once, not per member
-        self.model.update(phi, feedback.reward)  # the pooled fit: the greedy reference and the budget priority
+        reward = self.targets(feedback)
+        self.model.update(phi, reward)  # the pooled fit: the greedy reference and the budget priority
         for member in self.members:
-            member.update(phi, feedback.reward, weight=self._weights.poisson(1.0, len(phi)))
+            member.update(phi, reward, weight=self._weights.poisson(1.0, len(phi)))
 
     def _arrays(self) -> dict[str, np.ndarray]:
         members = {f"member{k}_{name}": v for k, m in enumerate(self.members) for name, v in m.state().items()}

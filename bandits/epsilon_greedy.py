@@ -20,10 +20,10 @@ class EpsilonGreedy(LinearBandit):
 
     name = "epsilon_greedy"
 
-    def __init__(self, epsilon: float = 0.05, ridge: float = 1.0, response_history: bool = False):
+    def __init__(self, epsilon: float = 0.05, ridge: float = 1.0, response_history: bool = False, value_horizon: float = 0.0):
         if not 0 <= epsilon <= 1:
             raise ValueError(f"epsilon={epsilon!r}: must be in [0, 1]")
-        super().__init__(ridge, response_history)
+        super().__init__(ridge, response_history, value_horizon)
         self.epsilon = epsilon
 
     def params(self) -> dict[str, float]:

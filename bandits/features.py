@@ -74,6 +74,9 @@ length) for what the summaries already say about a shopper's organic worth"""
 BASE_TOTALS = ("opened", "redeemed")
 """the base block's totals of the response history: messages opened and purchases made on an offer, over every kind"""
 CONTACT_FEATURES = ("personal_data", "recency", "frequency", "monetary", "tenure", "contacts_7d", "days_since_contact")
+LOAD_FEATURES = ("contacts_7d", "contacts_30d", "days_since_contact", "recency", "frequency", "monetary")
+"""what prices one more message for this shopper (``ArmFeatures.load``): the shop's recent contacts, which a shopper's
+fatigue, and so their open, unsubscribe and churn hazards, follow, and the purchase record that says what a lapse would cost"""
 _BOUGHT = [index(f"bought_{c}") for c in CATEGORY_NAMES]
 _VIEWS = [index(f"views_{c}") for c in CATEGORY_NAMES]
 _OPENS = [index(f"opens_{h}") for h in CHANNEL_NAMES]
@@ -100,6 +103,9 @@ class ArmFeatures:
     slot: np.ndarray
     sessions: np.ndarray
     """(n, S) each slot's share of the shopper's site sessions (not a block of the feature vector)"""
+    load: np.ndarray
+    """(n, len(LOAD_FEATURES)) the contact load and purchase record (not a block of the additive feature vector; the
+    long-term charge of a send in :mod:`bandits.open_value` reads it per channel)"""
 
     def subset(self, rows: slice | np.ndarray) -> ArmFeatures:
         """The features of the shoppers ``rows`` selects."""
@@ -136,7 +142,7 @@ CONTACT_EDGES = np.array([1, 2, 3])
 """bin edges of contacts in the last 7 days"""
 
 
-def _one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return (np.searchsorted(edges, x, side="right")[:, None] == np.arange(edges.size + 1)).astype(np.float32)
 
 
@@ -157,6 +163,7 @@ def block_widths(nonlinear: bool = False, history: bool = False) -> list[int]:
 
 _PLAIN, _BASE = [index(f) for f in PLAIN_FEATURES], [index(f) for f in BASE_FEATURES]
 _CONTACT = [index(f) for f in CONTACT_FEATURES]
+_LOAD = [index(f) for f in LOAD_FEATURES]
 _RECENCY, _FREQUENCY, _CONTACTS_7D = index("recency"), index("frequency"), index("contacts_7d")
 _DEPTH = OFFER_DEPTH.astype(np.float32)
 
@@ -219,7 +226,7 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False
     n = len(obs)
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
-    rec_bins, freq_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
+    rec_bins, freq_bins = one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
     if history:
         redeemed = obs[:, _REDEEMED]
         features = [obs[:, _BASE], obs[:, _OPENED].sum(axis=1, keepdims=True), redeemed.sum(axis=1, keepdims=True)]
@@ -229,7 +236,7 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False
     base = np.concatenate([ones, *features, rec_bins[:, 1:], freq_bins[:, 1:]], axis=1)  # the first bin is the intercept's
     contact = [ones, obs[:, _CONTACT]]
     if nonlinear:
-        contact += [rec_bins, freq_bins, _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
+        contact += [rec_bins, freq_bins, one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
     offer_source = [bought, bought.max(axis=1, keepdims=True), views, views.max(axis=1, keepdims=True), obs[:, [_FREQUENCY, _RECENCY]],
                     *response]
@@ -238,4 +245,5 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False
     channel = _option_block(obs[:, [*_OPENS, _CONTACTS_7D]], _CHANNEL_SOURCE, _CHANNEL_FACTOR)
     sessions = obs[:, _SESSIONS]
     share = sessions / (1.0 + sessions.sum(axis=1, keepdims=True))
-    return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32), share)
+    return ArmFeatures(base, np.concatenate(contact, axis=1), offer, channel, np.zeros((n, N_SLOTS, 0), dtype=np.float32), share,
+                        obs[:, _LOAD])

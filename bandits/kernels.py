@@ -83,13 +83,13 @@ def best_additive(contact: np.ndarray, offer: np.ndarray, channel: np.ndarray, s
 
 @njit(cache=True, nogil=True, inline="always")
 def _best_channel_slot(p_open: np.ndarray, i: int, v: np.float32, cost: np.ndarray, channel_ok: np.ndarray) -> tuple[np.float32, int]:
-    """The highest :math:`p_{hs} v - c_h` of shopper i over the allowed channels and all slots, and its h S + s
-    (-inf and 0 if no channel is allowed)."""
+    """The highest :math:`p_{hs} v - c_{ih}` of shopper i over the allowed channels and all slots, and its h S + s
+    (-inf and 0 if no channel is allowed); ``cost`` (n, H) is each shopper's cost of a send per channel."""
     best, k = np.float32(-np.inf), 0
     for h in range(p_open.shape[1]):
         if channel_ok[i, h]:
             for s in range(p_open.shape[2]):
-                score = p_open[i, h, s] * v - cost[h]
+                score = p_open[i, h, s] * v - cost[i, h]
                 if score > best:
                     best, k = score, h * p_open.shape[2] + s
     return best, k
@@ -97,7 +97,7 @@ def _best_channel_slot(p_open: np.ndarray, i: int, v: np.float32, cost: np.ndarr
 
 @njit(cache=True, nogil=True)
 def best_send(value: np.ndarray, p_open: np.ndarray, cost: np.ndarray, channel_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The arm of the highest :math:`p_{hs} \\max_o V_o - c_h` over the allowed channels and its margin, or no contact
+    """The arm of the highest :math:`p_{hs} \\max_o V_o - c_{ih}` over the allowed channels and its margin, or no contact
     (action 0, margin 0) if none is positive (:meth:`bandits.open_value.OpenValueBandit._send` holds the reasoning)."""
     n, n_channels, n_slots = p_open.shape[0], p_open.shape[1], p_open.shape[2]
     actions = np.zeros(n, dtype=np.int64)

@@ -28,8 +28,8 @@ class LinUCB(ConfidenceBound, LinearBandit):
 
     name = "linucb"
 
-    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 1024, response_history: bool = False):
-        super().__init__(alpha=alpha, block=block, ridge=ridge, response_history=response_history)
+    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 1024, response_history: bool = False, value_horizon: float = 0.0):
+        super().__init__(alpha=alpha, block=block, ridge=ridge, response_history=response_history, value_horizon=value_horizon)
 
     def design_rows(self, feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray | None) -> np.ndarray:
         return feats.rows(actions)  # an additive model's row does not depend on the open

@@ -55,7 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from bandits.base import ConfidenceBound, LinearBandit, vote_share
-from bandits.features import ArmFeatures, arm_features, block_widths
+from bandits.features import LOAD_FEATURES, ArmFeatures, arm_features, block_widths
 from bandits.kernels import best_send, feature_major, pooled_open_value
 from bandits.linear import RidgeModel, _option_scores, gram, inverse_of
 from bandits.thompson import LinearThompson
@@ -68,14 +68,36 @@ OPEN_PRIOR = 0.5
 ridge), which the first day of matured opens outweighs"""
 
 
+CHARGE_WIDTH = N_CHANNELS * (1 + len(LOAD_FEATURES))
+"""columns of the send's long-term charge: per channel, an intercept and the contact load and purchase record"""
+
+
+def charge_rows(feats: ArmFeatures, actions: np.ndarray) -> np.ndarray:
+    """(n, CHARGE_WIDTH) float32 :math:`\\mathbb{1}[\\text{sent}]\\,[e_h, e_h \\otimes \\ell(x)]`: the channel's intercept and its
+    slopes on the load :math:`\\ell(x)` (``ArmFeatures.load``: recent contacts, days since the last, recency, frequency,
+    spend), zero for no contact. One more message's long-term cost differs by channel (an SMS tires more than an
+    e-mail) and grows with the messages already sent (fatigue, and with it the unsubscribe and churn hazards) and with
+    what the shopper would be worth if kept, so the charge is a per-channel function of exactly those."""
+    a = np.asarray(actions)
+    k = 1 + feats.load.shape[1]
+    out = np.zeros((len(a), N_CHANNELS, k), dtype=np.float32)
+    s = np.flatnonzero(a > 0)
+    h = ACTION_CHANNEL[a[s]]
+    out[s, h, 0] = 1.0
+    out[s, h, 1:] = feats.load[s]
+    return out.reshape(len(a), -1)
+
+
 class OpenValueBandit(LinearBandit):
     """The open and value models, their update and saved state; subclasses explore on the value model (module docstring)."""
 
-    def __init__(self, ridge: float = 1.0, response_history: bool = False, **exploration: float):
-        super().__init__(ridge=ridge, response_history=response_history, **exploration)
+    def __init__(self, ridge: float = 1.0, response_history: bool = False, value_horizon: float = 0.0, **exploration: float):
+        super().__init__(ridge=ridge, response_history=response_history, value_horizon=value_horizon, **exploration)
         base, contact, offer, channel, slot = block_widths(self.nonlinear, self.history)
-        self.model = RidgeModel([base, contact, offer], ridge)
-        """the value model, of the profit gross of the send's cost: base | opened x contact | opened x offer"""
+        self.charged = self.long_term is not None
+        """whether the value model prices a send's long-term charge (only a learner with a value horizon has one to learn)"""
+        self.model = RidgeModel([base, contact, offer] + ([CHARGE_WIDTH] if self.charged else []), ridge)
+        """the value model, of the target gross of the send's cost: base | opened x contact | opened x offer [| sent x charge]"""
         prior = np.zeros(contact + channel + slot + 1)
         prior[contact:contact + N_CHANNELS] = OPEN_PRIOR
         self.open_model = RidgeModel([contact, channel, slot + 1], ridge, prior_mean=prior)
@@ -91,23 +113,34 @@ class OpenValueBandit(LinearBandit):
 
     def _values(self, rest: np.ndarray, feats: ArmFeatures) -> np.ndarray:
         """(n, O) each offer's value once opened, :math:`V_o`, under the value parameters ``rest`` (after the base block)."""
-        contact, offer = self.model.blocks(rest, first=1)
+        contact, offer = self.model.blocks(rest, first=1)[:2]
         return _option_scores(feats.offer, offer) + np.einsum("nd,nd->n", feats.contact, contact)[:, None]
 
+    def send_cost(self, feats: ArmFeatures) -> np.ndarray:
+        """(n, H) float32 what a send on each channel costs whether or not it is opened: the channel's price,
+        :math:`c_h`, plus, for a learner with a value horizon, the value model's long-term charge at its posterior mean,
+        :math:`-[e_h, e_h \\otimes \\ell(x)]^\\top \\hat\\theta_{charge}` (:func:`charge_rows`; a charge is usually a cost,
+        so the fitted term is negative and the cost grows)."""
+        cost = np.broadcast_to(CHANNEL_COST, (len(feats.base), N_CHANNELS))
+        if not self.charged:
+            return np.ascontiguousarray(cost)
+        theta = self.model.blocks(self.model.theta_f32)[-1].reshape(N_CHANNELS, 1 + feats.load.shape[1])
+        return np.ascontiguousarray(cost - theta[:, 0] - feats.load @ theta[:, 1:].T, dtype=np.float32)
+
     def incremental_scores(self, feats: ArmFeatures) -> np.ndarray:
-        """(n, O, H, S) :math:`-c_h + p_{hs} V_o` at the posterior means."""
+        """(n, O, H, S) :math:`-c_{ih} + p_{hs} V_o` at the posterior means."""
         value = self._values(self._mean_rest(len(feats.base)), feats)
-        return self.open_probability(feats)[:, None] * value[:, :, None, None] - CHANNEL_COST[None, None, :, None]
+        return self.open_probability(feats)[:, None] * value[:, :, None, None] - self.send_cost(feats)[:, None, :, None]
 
     def _choice(self, rest: np.ndarray, p_open: np.ndarray, feats: ArmFeatures, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         """The arm each shopper's value parameters ``rest`` (n, d - d_base) choose, and its margin over no contact."""
-        return self._send(self._values(rest, feats), p_open, mask)
+        return self._send(self._values(rest, feats), p_open, self.send_cost(feats), mask)
 
     @staticmethod
-    def _send(value: np.ndarray, p_open: np.ndarray, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
-        """The arm of the highest :math:`-c_h + p_{hs} V_o` for per-offer values ``value`` (n, O), or no contact
-        if none is positive, and its margin. For fixed (h, s) the best offer is the arg max of V (p >= 0)."""
-        return best_send(value, p_open, CHANNEL_COST, mask.channel_ok)
+    def _send(value: np.ndarray, p_open: np.ndarray, cost: np.ndarray, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
+        """The arm of the highest :math:`-c_{ih} + p_{hs} V_o` for per-offer values ``value`` (n, O) and send costs ``cost``
+        (n, H), or no contact if none is positive, and its margin. For fixed (h, s) the best offer is the arg max of V (p >= 0)."""
+        return best_send(value, p_open, cost, mask.channel_ok)
 
     def _mean_rest(self, n: int) -> np.ndarray:
         return np.broadcast_to(self.model.theta_f32[self.model.widths[0]:], (n, self.model.d - self.model.widths[0]))
@@ -123,8 +156,8 @@ class OpenValueBandit(LinearBandit):
         sent = a > 0
         opened = (np.asarray(feedback.opened, dtype=bool) & sent).astype(np.float32)
         channel, slot = (np.maximum(x[a], 0) for x in (ACTION_CHANNEL, ACTION_SLOT))
-        gross = np.asarray(feedback.reward, dtype=np.float64) + np.where(sent, CHANNEL_COST[channel], 0.0)
-        self.model.update(self.value_rows(feats, a, opened), gross)
+        gross = self.targets(feedback) + np.where(sent, CHANNEL_COST[channel], 0.0)
+        self.model.update(self.value_rows(feats, a, opened, self.charged), gross)
         if sent.any():
             s = np.flatnonzero(sent)
             rows = [feats.contact[s],
@@ -133,14 +166,15 @@ class OpenValueBandit(LinearBandit):
             self.open_model.update(np.concatenate(rows, axis=1), opened[s])
 
     @staticmethod
-    def value_rows(feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray) -> np.ndarray:
+    def value_rows(feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray, charged: bool = False) -> np.ndarray:
         """(n, d) float64 the value model's feature rows of decisions ``actions`` whose messages were ``opened`` (n,),
-        1 or 0 (0 for no contact): :math:`[\\beta, o\\,\\gamma, o\\,e_o, o\\,\\omega_o]`."""
+        1 or 0 (0 for no contact): :math:`[\\beta, o\\,\\gamma, o\\,e_o, o\\,\\omega_o]`, and with ``charged`` the send's
+        charge columns (:func:`charge_rows`)."""
         i = np.arange(len(actions))
         offer = np.maximum(ACTION_OFFER[actions], 0)
         o = np.asarray(opened, dtype=np.float32)[:, None]
-        return np.concatenate([feats.base, o * feats.contact, o * (offer[:, None] == np.arange(N_OFFERS)), o * feats.offer[i, offer]],
-                              axis=1, dtype=np.float64)
+        blocks = [feats.base, o * feats.contact, o * (offer[:, None] == np.arange(N_OFFERS)), o * feats.offer[i, offer]]
+        return np.concatenate(blocks + ([charge_rows(feats, actions)] if charged else []), axis=1, dtype=np.float64)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {**self.model.state(), **{f"open_{k}": v for k, v in self.open_model.state().items()}}
@@ -159,8 +193,10 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
 
     name = "open_value"
 
-    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15, response_history: bool = False):
-        super().__init__(ridge=ridge, scale=scale, propensity_draws=propensity_draws, response_history=response_history)
+    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15, response_history: bool = False,
+                 value_horizon: float = 0.0):
+        super().__init__(ridge=ridge, scale=scale, propensity_draws=propensity_draws, response_history=response_history,
+                         value_horizon=value_horizon)
 
     def choose(self, feats: ArmFeatures, mask: ActionMask, rng: np.random.Generator) -> Decision:
         n = len(feats.base)
@@ -176,7 +212,7 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
         return vote_share(self._pooled(feats, mask, rng, self.propensity_draws + 1, self.open_probability(feats)))
 
     def _pool_choices(self, pool: np.ndarray, offset: np.ndarray, k: int, feats: ArmFeatures, mask: ActionMask, p_open: np.ndarray | None) -> np.ndarray:
-        return pooled_open_value(pool, offset, k, feats.contact, feature_major(feats.offer), p_open, CHANNEL_COST, mask.channel_ok)
+        return pooled_open_value(pool, offset, k, feats.contact, feature_major(feats.offer), p_open, self.send_cost(feats), mask.channel_ok)
 
 
 class OpenValueUCB(ConfidenceBound, OpenValueBandit):
@@ -205,13 +241,13 @@ class OpenValueUCB(ConfidenceBound, OpenValueBandit):
 
     name = "open_value_ucb"
 
-    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 256, response_history: bool = False):
-        super().__init__(alpha=alpha, block=block, ridge=ridge, response_history=response_history)
+    def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 256, response_history: bool = False, value_horizon: float = 0.0):
+        super().__init__(alpha=alpha, block=block, ridge=ridge, response_history=response_history, value_horizon=value_horizon)
 
     def design_rows(self, feats: ArmFeatures, actions: np.ndarray, opened: np.ndarray | None) -> np.ndarray:
         if opened is None:
             raise ValueError(f"{self.name} counts its messages' opens in its bound, and these decisions have none (Feedback.opened)")
-        return self.value_rows(feats, actions, opened)
+        return self.value_rows(feats, actions, opened, self.charged)
 
     def upper_values(self, feats: ArmFeatures) -> np.ndarray:
         """(n, O) each offer's upper confidence bound on its value once opened, :math:`V_o + \\alpha \\hat\\sigma \\sqrt{g_o^\\top \\tilde A^{-1}_{rr} g_o}`,
@@ -220,8 +256,8 @@ class OpenValueUCB(ConfidenceBound, OpenValueBandit):
 
     def bonus(self, feats: ArmFeatures, design: np.ndarray) -> np.ndarray:
         """(n, O) :math:`\\alpha \\hat\\sigma \\sqrt{g_o^\\top \\tilde A^{-1}_{rr} g_o}` for a Gram matrix ``design``."""
-        rest = self.model.widths[0]
-        inverse = inverse_of(design)[rest:, rest:]  # contact | offer
+        rest, end = self.model.widths[0], sum(self.model.widths[:3])
+        inverse = inverse_of(design)[rest:end, rest:end]  # contact | offer (their marginal: a charge, if any, is not explored)
         sig = (inverse * (self.alpha * self.model.noise_sd) ** 2).astype(np.float32)
         return np.sqrt(np.maximum(self.value_variance(feats, sig), 0.0))
 
@@ -229,20 +265,20 @@ class OpenValueUCB(ConfidenceBound, OpenValueBandit):
         """(UCB action, its bound over no contact, greedy action), block by block (class docstring); the open model
         and the mean values are evaluated once for the bound and the greedy choice."""
         n = len(feats.base)
-        p_open = self.open_probability(feats)
+        p_open, cost = self.open_probability(feats), self.send_cost(feats)
         mean = self._values(self._mean_rest(n), feats)
         actions, margin = self._by_block(
-            n, lambda b, design: self._send(mean[b] + self.bonus(feats.subset(b), design), p_open[b], mask.subset(b)),
+            n, lambda b, design: self._send(mean[b] + self.bonus(feats.subset(b), design), p_open[b], cost[b], mask.subset(b)),
             lambda b, chosen: self._expected_gram(feats.subset(b), chosen, p_open[b]))
-        return actions, margin, self._send(mean, p_open, mask)[0]
+        return actions, margin, self._send(mean, p_open, cost, mask)[0]
 
     def _expected_gram(self, feats: ArmFeatures, actions: np.ndarray, p_open: np.ndarray) -> np.ndarray:
         """:math:`\\sum p\\, \\phi_1 \\phi_1^\\top + (1 - p)\\, \\phi_0 \\phi_0^\\top` of decisions whose opens are not known yet."""
         channel, slot = (np.maximum(x[actions], 0) for x in (ACTION_CHANNEL, ACTION_SLOT))
         p = np.where(actions > 0, p_open[np.arange(len(actions)), channel, slot], 0.0)
-        opened = self.value_rows(feats, actions, np.ones(len(actions)))
+        opened = self.value_rows(feats, actions, np.ones(len(actions)), self.charged)
         closed = opened.copy()
-        closed[:, self.model.widths[0]:] = 0.0
+        closed[:, self.model.widths[0]:sum(self.model.widths[:3])] = 0.0  # unopened: the opened x blocks are 0, a charge stays
         return gram(opened * np.sqrt(p)[:, None]) + gram(closed * np.sqrt(1.0 - p)[:, None])
 
     @staticmethod

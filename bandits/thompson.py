@@ -34,12 +34,13 @@ class LinearThompson(LinearBandit):
 
     name = "thompson"
 
-    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15, response_history: bool = False):
+    def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15, response_history: bool = False,
+                 value_horizon: float = 0.0):
         if not scale >= 0:
             raise ValueError(f"scale={scale!r}: must be >= 0")
         if not 0 <= propensity_draws <= POOL:
             raise ValueError(f"propensity_draws={propensity_draws!r}: must be in [0, {POOL}]")
-        super().__init__(ridge, response_history)
+        super().__init__(ridge, response_history, value_horizon)
         self.scale = scale
         self.propensity_draws = propensity_draws
 

@@ -140,7 +140,10 @@ def _run(
         attribution.credit(t, out.profit)
         matured = attribution.matured(t)
         if matured is not None and learns:
-            policy.update(matured.feedback())
+            feedback = matured.feedback()
+            if getattr(policy, "looks_ahead", False):  # the record each decision left behind (bandits.long_term)
+                feedback.after, feedback.ended = market.observe(matured.rows), ~market.present[matured.rows]
+            policy.update(feedback)
         keep_logged(matured)
         if learns:
             learn += time.perf_counter() - start

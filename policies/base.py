@@ -59,6 +59,11 @@ class Feedback:
     opened: np.ndarray | None = None
     """(n,) bool: whether the message of the decision was opened (the shop's open tracking, known the day it was
     sent); None where the log does not record opens"""
+    after: np.ndarray | None = None
+    """(n, F) the shopper's observation the day after the window closed (what the decision left in the CRM);
+    None where the caller does not look ahead (:mod:`bandits.long_term`)"""
+    ended: np.ndarray | None = None
+    """(n,) bool: the shopper left the shop's contact list during the window (churned); None as ``after``"""
 
 
 class Policy(ABC):

@@ -33,8 +33,9 @@ def test_best_send_is_the_first_best_allowed_arm_of_the_full_product():
     p_open = rng.random((n, N_CHANNELS, N_SLOTS), dtype=np.float32)
     ok = rng.random((n, N_CHANNELS)) < 0.5
     ok[:5] = True
-    actions, margin = best_send(value, p_open, CHANNEL_COST, ok)
-    full = p_open[:, None] * value[:, :, None, None] - CHANNEL_COST[None, None, :, None]  # (n, O, H, S) in action order
+    cost = (CHANNEL_COST + rng.exponential(0.3, (n, N_CHANNELS))).astype(np.float32)  # each shopper's own cost of a send
+    actions, margin = best_send(value, p_open, cost, ok)
+    full = p_open[:, None] * value[:, :, None, None] - cost[:, None, :, None]  # (n, O, H, S) in action order
     full = np.where(ok[:, None, :, None], full, -np.inf).reshape(n, -1)
     best = full.max(axis=1)
     assert np.array_equal(actions, np.where(best > 0, 1 + full.argmax(axis=1), 0)) and (actions == 0).any() and (actions > 0).any()

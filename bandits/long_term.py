@@ -1,0 +1,124 @@
+"""A message's long-term worth, from what the shop sees: the value of the CRM record a decision leaves behind.
+
+A bandit that learns from the 7-day profit of a decision prices a message by its week alone.
+What the message does after that week -- the shopper tired of messages opens less, withdraws a
+channel's consent, stops buying and leaves the shop's list -- is invisible to it, and on a
+market where those costs are large (``market=long_run``) every such learner loses to a weekly
+newsletter. Here the learner's reward becomes the decision's matured profit plus the discounted
+value of the record the shopper has when its window closes:
+
+.. math::  y_{i,t} = r_{i,t} + \\gamma^W \\,(1 - e_{i,t})\\, \\hat V(x_{i,t+W}),
+
+with :math:`r_{i,t}` the profit over the W-day attribution window (:mod:`policies.attribution`),
+:math:`x_{i,t+W}` the shopper's observation the day after it, :math:`e_{i,t}` = 1 when the shopper
+left the shop's contact list during the window (the simulator removes a churned shopper from the
+list the day they leave, so the shop sees a lapse as the end of the record: its value is 0), and
+:math:`\\gamma = 1 - 1/H` the daily discount of a value horizon of H days (``value_horizon``).
+
+:math:`\\hat V` is the expected discounted profit of a shopper whose record reads x under the way
+the shop has been contacting, a linear function :math:`\\hat V(x) = \\psi(x)^\\top w` of the
+purchase record, consents, opens and recent contacts (:data:`VALUE_FEATURES`), fitted by least-squares temporal
+differences (Bradtke and Barto, *Machine Learning* 22, 1996) over W-day steps on every matured decision:
+
+.. math::  w = \\Big(\\lambda I + \\sum \\psi_t (\\psi_t - \\gamma^W (1 - e_t) \\psi_{t+W})^\\top\\Big)^{-1} \\sum \\psi_t r_t .
+
+It is a surrogate index in the sense of Athey, Chetty, Imbens and Kang (2019): short-term
+outcomes the shop observes (consents, recency, opens, contacts) stand for the long-term profit
+they predict, which the shop cannot wait months to see. Every term is observed; no latent trait.
+Before any data :math:`w = 0`, so a learner starts myopic and grows far-sighted as the record fills.
+
+Because :math:`\\hat V(x_{t+W})` depends on what the decision did to the record (an unsubscribe
+clears a consent, a lapse ends the record, every message adds to the contact counts), the learner's
+arm models, fitted to :math:`y`, charge each action the value it costs later, while everything
+that does not depend on the action is absorbed by the base block, as the organic profit is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bandits.features import FREQUENCY_EDGES, RECENCY_EDGES, one_hot_bins
+from policies.base import Feedback
+from sim.catalogue import CHANNEL_NAMES, VALIDITY_DAYS
+from sim.features import index
+
+CONSENTS = tuple(f"consent_{h}" for h in CHANNEL_NAMES)
+VALUE_FEATURES = ("personal_data", *CONSENTS, "contacts_30d")
+"""what :math:`\\hat V` reads besides its recency x frequency cells: the consents the shop still holds and the recent
+contacts. Not the calendar or the tenure: over one run they are clocks, and a value fitted on a clock extrapolates its
+trend instead of pricing the record; not spend as a number: linear in it, the value of a first purchase came out negative"""
+_VALUE = [index(f) for f in VALUE_FEATURES]
+_CONSENT = [index(f) for f in CONSENTS]
+_CONSENT_WEIGHTS = slice(1, 1 + len(CONSENTS))
+"""where the consents' weights sit in :math:`w`, after the cells"""
+_RECENCY, _FREQUENCY = index("recency"), index("frequency")
+
+
+class LongTermValue:
+    """:math:`\\hat V`, its LSTD statistics and the learning target :math:`y` (module docstring)."""
+
+    STATE_KEYS = ("A", "b", "n_obs")
+
+    def __init__(self, horizon: float, ridge: float = 1.0, window: int = VALIDITY_DAYS):
+        if not horizon >= 1:
+            raise ValueError(f"value_horizon={horizon!r}: must be >= 1 day (or 0 for a myopic learner)")
+        self.horizon = float(horizon)
+        self.discount = (1.0 - 1.0 / self.horizon) ** window
+        """:math:`\\gamma^W`: the weight of the record's value one window later"""
+        d = (RECENCY_EDGES.size + 1) * (FREQUENCY_EDGES.size + 1) + len(VALUE_FEATURES)
+        self.ridge = float(ridge)
+        self.A = self.ridge * np.eye(d)
+        self.b = np.zeros(d)
+        self.n_obs = 0
+        self.weights = np.zeros(d)
+
+    @staticmethod
+    def features(obs: np.ndarray) -> np.ndarray:
+        """(n, d) float64 :math:`\\psi(x)`: :data:`VALUE_FEATURES`, then a one-hot of the shopper's recency x frequency cell."""
+        obs = np.asarray(obs, dtype=np.float32)
+        rec, freq = (np.searchsorted(edges, obs[:, k], side="right") for edges, k in ((RECENCY_EDGES, _RECENCY), (FREQUENCY_EDGES, _FREQUENCY)))
+        cells = (rec * (FREQUENCY_EDGES.size + 1) + freq)[:, None] == np.arange((RECENCY_EDGES.size + 1) * (FREQUENCY_EDGES.size + 1))
+        return np.concatenate([obs[:, _VALUE], cells], axis=1, dtype=np.float64)
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        """(n,) :math:`\\hat V(x)`."""
+        return self.features(obs) @ self.weights
+
+    def update(self, feedback: Feedback) -> None:
+        """Add matured decisions' W-day transitions to the LSTD statistics and solve again."""
+        after, ended = _lookahead(feedback)
+        psi, psi_next = self.features(feedback.obs), self.features(after)
+        psi_next *= (self.discount * (1.0 - ended))[:, None]
+        self.A += psi.T @ (psi - psi_next)
+        self.b += psi.T @ np.asarray(feedback.reward, dtype=np.float64)
+        self.n_obs += len(psi)
+        self.weights = np.linalg.solve(self.A, self.b)
+
+    def consent_values(self) -> np.ndarray:
+        """(H,) what a channel's consent is worth, :math:`\\max(w_h, 0)`: its weight in :math:`\\hat V` (never a gain to lose)."""
+        return np.maximum(self.weights[_CONSENT_WEIGHTS], 0.0)
+
+    def target(self, feedback: Feedback) -> np.ndarray:
+        """(n,) :math:`y = r - \\gamma^W \\big(e\\, \\hat V(x_t) + (1 - e) \\sum_h [\\text{lost}_h]\\, \\max(w_h, 0)\\big)`,
+        the reward a far-sighted learner regresses: the matured profit less the value of what the window lost, the whole
+        record if the shopper left the list, otherwise the consents withdrawn."""
+        after, ended = _lookahead(feedback)
+        obs = np.asarray(feedback.obs, dtype=np.float32)
+        lost = np.clip(obs[:, _CONSENT] - np.asarray(after, dtype=np.float32)[:, _CONSENT], 0.0, 1.0) @ self.consent_values()
+        return np.asarray(feedback.reward, dtype=np.float64) - self.discount * np.where(ended > 0, self.value(obs), lost)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"value_A": self.A, "value_b": self.b, "value_n_obs": np.array(self.n_obs)}
+
+    def restore(self, data) -> None:
+        self.A, self.b = np.array(data["value_A"], dtype=np.float64), np.array(data["value_b"], dtype=np.float64)
+        self.n_obs = int(data["value_n_obs"])
+        self.weights = np.linalg.solve(self.A, self.b)
+
+
+def _lookahead(feedback: Feedback) -> tuple[np.ndarray, np.ndarray]:
+    """(the observations after the window, 1.0 where the shopper left the list): a clear error where the feedback has none."""
+    if feedback.after is None or feedback.ended is None:
+        raise ValueError("a learner with a value horizon learns from the record after each decision's window (Feedback.after, "
+                         "Feedback.ended), and this feedback has none; set value_horizon: 0 for a myopic learner")
+    return np.asarray(feedback.after), np.asarray(feedback.ended, dtype=np.float64)

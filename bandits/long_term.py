@@ -49,6 +49,7 @@ contacts. Not the calendar or the tenure: over one run they are clocks, and a va
 trend instead of pricing the record; not spend as a number: linear in it, the value of a first purchase came out negative"""
 _VALUE = [index(f) for f in VALUE_FEATURES]
 _CONSENT = [index(f) for f in CONSENTS]
+_CONTACTS_30D = VALUE_FEATURES.index("contacts_30d")
 _CONSENT_WEIGHTS = slice(1, 1 + len(CONSENTS))
 """where the consents' weights sit in :math:`w`, after the cells"""
 _RECENCY, _FREQUENCY = index("recency"), index("frequency")
@@ -71,6 +72,10 @@ class LongTermValue:
         self.b = np.zeros(d)
         self.n_obs = 0
         self.weights = np.zeros(d)
+        self.window = window
+        self.G = self.ridge * np.eye(d)
+        self.c = np.zeros(d)
+        self.hazard = np.zeros(d)
 
     @staticmethod
     def features(obs: np.ndarray) -> np.ndarray:
@@ -93,6 +98,9 @@ class LongTermValue:
         self.b += psi.T @ np.asarray(feedback.reward, dtype=np.float64)
         self.n_obs += len(psi)
         self.weights = np.linalg.solve(self.A, self.b)
+        self.G += psi.T @ psi
+        self.c += psi.T @ ended
+        self.hazard = np.linalg.solve(self.G, self.c)
 
     def consent_values(self) -> np.ndarray:
         """(H,) what a channel's consent is worth, :math:`\\max(w_h, 0)`: its weight in :math:`\\hat V` (never a gain to lose)."""
@@ -105,7 +113,9 @@ class LongTermValue:
         after, ended = _lookahead(feedback)
         obs = np.asarray(feedback.obs, dtype=np.float32)
         lost = np.clip(obs[:, _CONSENT] - np.asarray(after, dtype=np.float32)[:, _CONSENT], 0.0, 1.0) @ self.consent_values()
-        return np.asarray(feedback.reward, dtype=np.float64) - self.discount * np.where(ended > 0, self.value(obs), lost)
+        value = self.value(obs)
+        later = (30 - self.window) / self.window * max(self.hazard[_CONTACTS_30D], 0.0) * value * (np.asarray(feedback.actions) > 0)
+        return np.asarray(feedback.reward, dtype=np.float64) - self.discount * (np.where(ended > 0, value, lost) + later)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"value_A": self.A, "value_b": self.b, "value_n_obs": np.array(self.n_obs)}

@@ -58,8 +58,6 @@ _RECENCY, _FREQUENCY = index("recency"), index("frequency")
 class LongTermValue:
     """:math:`\\hat V`, its LSTD statistics and the learning target :math:`y` (module docstring)."""
 
-    STATE_KEYS = ("A", "b", "n_obs")
-
     def __init__(self, horizon: float, ridge: float = 1.0, window: int = VALIDITY_DAYS):
         if not horizon >= 1:
             raise ValueError(f"value_horizon={horizon!r}: must be >= 1 day (or 0 for a myopic learner)")
@@ -118,12 +116,14 @@ class LongTermValue:
         return np.asarray(feedback.reward, dtype=np.float64) - self.discount * (np.where(ended > 0, value, lost) + later)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"value_A": self.A, "value_b": self.b, "value_n_obs": np.array(self.n_obs)}
+        return {"value_A": self.A, "value_b": self.b, "value_n_obs": np.array(self.n_obs), "lapse_G": self.G, "lapse_c": self.c}
 
     def restore(self, data) -> None:
         self.A, self.b = np.array(data["value_A"], dtype=np.float64), np.array(data["value_b"], dtype=np.float64)
+        self.G, self.c = np.array(data["lapse_G"], dtype=np.float64), np.array(data["lapse_c"], dtype=np.float64)
         self.n_obs = int(data["value_n_obs"])
         self.weights = np.linalg.solve(self.A, self.b)
+        self.hazard = np.linalg.solve(self.G, self.c)
 
 
 def _lookahead(feedback: Feedback) -> tuple[np.ndarray, np.ndarray]:

@@ -177,7 +177,7 @@ class OpenValueBandit(LinearBandit):
         return np.concatenate(blocks + ([charge_rows(feats, actions)] if charged else []), axis=1, dtype=np.float64)
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {**self.model.state(), **{f"open_{k}": v for k, v in self.open_model.state().items()}}
+        return {**super()._arrays(), **{f"open_{k}": v for k, v in self.open_model.state().items()}}
 
     def _restore(self, data) -> None:
         super()._restore(data)

@@ -50,8 +50,10 @@ class ClassTable(Mapping[str, type]):
 
 
 BASELINES = ClassTable({"no_contact": "policies.baselines:NoContact", "random": "policies.baselines:RandomPolicy",
-                        "blast": "policies.baselines:Blast", "oracle": "policies.oracle:Oracle"})
-"""policies that neither learn nor take hyperparameters; the oracle alone is built on the market it decides for"""
+                        "blast": "policies.baselines:Blast", "oracle": "policies.oracle:Oracle", "reference": "policies.planner:Planner"})
+"""policies that neither learn nor take hyperparameters; the oracle and the reference alone are built on the market they decide for"""
+ON_MARKET = ("oracle", "reference")
+"""the baselines that read the market's latent state"""
 OPTIONAL = {"vw": importlib.util.find_spec("vowpalwabbit") is not None}
 """learners behind an optional extra, and whether it is installed (found without importing it)"""
 _LEARNER_PATHS = {
@@ -105,7 +107,7 @@ def hyperparameters(name: str) -> dict[str, Any]:
 
 
 def make_policy(name: str, market: MarketModel | None, params: dict | None = None) -> Policy:
-    """A fresh policy for one run on ``market`` (only the oracle keeps a reference to it).
+    """A fresh policy for one run on ``market`` (only the oracle and the reference keep a reference to it).
 
     ``params`` are a learner's hyperparameters (a trained policy's: with ``model_path`` set); an
     unknown or out-of-range one is a ValueError naming ``policies.<name>.<key>``.
@@ -120,7 +122,7 @@ def make_policy(name: str, market: MarketModel | None, params: dict | None = Non
             raise ValueError(f"policies.{name}.model_path is empty: {name.upper()} needs a trained model (a comparison trains one into "
                              f"<run>/{name}/; offerlab experiment=train_{name} trains one alone)")
         return resolve(_TRAINED_POLICY[name]).from_file(Path(config.model_path), config.deterministic)
-    if name == "oracle":
+    if name in ON_MARKET:
         return BASELINES[name](market)
     if name in BASELINES:
         return BASELINES[name]()

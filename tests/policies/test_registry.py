@@ -55,7 +55,7 @@ def test_every_name_in_the_tables_resolves_to_a_class():
 
 
 def test_bad_names_and_hyperparameters_fail_naming_them():
-    with pytest.raises(ValueError, match=r"policy 'nope': unknown; allowed: no_contact, random, blast, oracle, epsilon_greedy"):
+    with pytest.raises(ValueError, match=r"policy 'nope': unknown; allowed: no_contact, random, blast, oracle, reference, epsilon_greedy"):
         registry.make_policy("nope", None)
     with pytest.raises(ValueError, match=r"policies\.linucb\.alpha=-1: must be >= 0"):
         registry.make_policy("linucb", None, {"alpha": -1})

@@ -8,14 +8,14 @@ a message naming the key, the value and what is allowed.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from policies.registry import LEARNERS, OPTIONAL, TRAINED, check_params, hyperparameters, known_policies, make_policy
-from sim.config import ConfigError, GuardrailConfig, MarketConfig, bounded, validate
+from sim.config import ConfigError, GuardrailConfig, MarketConfig, PopulationConfig, bounded, validate
 from sim.resources import config_dir
 
 POLICY_DIR = config_dir() / "policy"
@@ -37,6 +37,9 @@ class ExperimentConfig:
     """runs in parallel processes; results do not depend on it"""
     save_policies: bool = False
     """write each learner's final state to ``<run>/policies/<name>_seed<k>.npz`` (what ``experiment=export`` takes)"""
+    sizes: list[int] = field(default_factory=lambda: [1_000, 2_000, 5_000, 10_000, 20_000, 50_000])
+    """shoppers at the start of each market of ``task=shop_size`` (the experiment's market resized, all else kept);
+    distinct whole numbers within the market's ``population.size`` range"""
 
 
 @dataclass
@@ -169,8 +172,22 @@ def to_config(cfg: DictConfig, policy: str | None = None) -> Config:
         checked.add(name)
     if not obj.experiment.seeds or any(s < 0 for s in obj.experiment.seeds) or len(set(obj.experiment.seeds)) != len(obj.experiment.seeds):
         raise ConfigError(f"experiment.seeds={obj.experiment.seeds}: must be distinct integers >= 0, at least one")
+    check_sizes(obj.experiment.sizes)
     check_policies(obj.experiment.policies, obj.policies, built=checked)
     return obj
+
+
+def check_sizes(sizes: list[int]) -> None:
+    """Refuse ``experiment.sizes`` unless they are distinct whole numbers of shoppers the market accepts.
+
+    The range is ``market.population.size``'s own (:class:`sim.config.PopulationConfig`): a size the
+    market would refuse is refused here, before the first run, rather than when its market is built.
+    """
+    bounds = next(f.metadata for f in fields(PopulationConfig) if f.name == "size")
+    low, high = bounds["ge"], bounds["le"]
+    whole = all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)
+    if not sizes or not whole or any(not low <= s <= high for s in sizes) or len(set(sizes)) != len(sizes):
+        raise ConfigError(f"experiment.sizes={sizes!r}: must be distinct whole numbers of shoppers in [{low}, {high}], at least one")
 
 
 def check_policies(names: list[str], params: dict[str, Any], built: Collection[str] = ()) -> None:

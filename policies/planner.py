@@ -65,7 +65,10 @@ worth the later sends on it beyond the best other consented channel,
 .. math::  B^{engage} = p_{ih}\\, \\epsilon\\, r_{io} \\frac{\\kappa_e}{1 + \\kappa_e e_i}\\, \\bar p_i (1 - \\bar p_i) \\bar V_i
            \\sum_{k \\ge 1} \\lambda_i \\gamma^k S_k \\delta_e^k
 
-**Approximations**, besides the first-order churn: the fatigue of the planner's later sends enters
+**Approximations.** The churn charge is first order in the extra churn: where a message makes
+leaving likely (a hazard of several percent a day from high fatigue) it over-charges, counting
+shoppers who would have left anyway (by about 16% in the harshest market of the module's test,
+within the rollouts' noise in the others). The fatigue of the planner's later sends enters
 at its expectation (the hazard is convex in it, so the charge is a slight underestimate); demand,
 recency and the offer values stay at today's; the sums over days stop after ``lookahead_half_lives``
 fatigue half-lives, with the survival after that continued at the last day's hazard; an offer

@@ -230,16 +230,19 @@ def size_figure(table: pd.DataFrame) -> plt.Figure:
         elif policy not in (BLAST, HOLDOUT):
             draw(rows, policy, *style[policy])
     best = table[table.policy == table.best_rule].sort_values("size")
-    names = ", ".join(dict.fromkeys(best.policy))
-    draw(best, f"best rule set at each size ({names})", ROLE_COLOURS["best rule set"], width=2.6, band=0.2)
-    draw(table[table.policy == BLAST].sort_values("size"), f"{BLAST} ({ROLE_LABELS['blast']})", ROLE_COLOURS["blast"], width=2.6, band=0.2)
+    highlights = [f"best rule set at each size ({', '.join(dict.fromkeys(best.policy))})", f"{BLAST} ({ROLE_LABELS['blast']})"]
+    draw(best, highlights[0], ROLE_COLOURS["best rule set"], width=2.6, band=0.2)
+    draw(table[table.policy == BLAST].sort_values("size"), highlights[1], ROLE_COLOURS["blast"], width=2.6, band=0.2)
     ax.axhline(0, color="black", lw=0.6)  # the holdout, no contact, by definition
     ax.set_xscale("log")
     ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
     ax.minorticks_off()
     ax.set(xlabel="shoppers at the start (log scale)", ylabel="incremental profit per shopper vs no contact",
            title="Incremental profit per shopper by shop size (mean, 95% band across seeds)")
-    ax.legend(fontsize=7, ncol=2, loc="best")
+    handles, labels = ax.get_legend_handles_labels()
+    rank = [0 if label in highlights else 2 if label.startswith("rules_") else 1 for label in labels]  # yardsticks, learners, rule sets
+    order = sorted(range(len(labels)), key=rank.__getitem__)
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, ncol=2, loc="best")
     return fig
 
 

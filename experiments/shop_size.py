@@ -67,7 +67,8 @@ def shop_size(cfg: Config, run_dir: Path) -> pd.DataFrame:
 
             market = dataclasses.replace(cfg.market, population=dataclasses.replace(cfg.market.population, size=size))
             save_dir = run_dir / "policies" / f"shoppers_{size}" if exp.save_policies else None
-            results = run_all(policies, exp.seeds, market, cfg.guardrails, 0, exp.jobs, progress, params, save_dir, pool)
+            no_log = 0  # experiment.log_shoppers is not used: the task writes no decision log
+            results = run_all(policies, exp.seeds, market, cfg.guardrails, no_log, exp.jobs, progress, params, save_dir, pool)
             summaries[size] = summary_table(results)
     bar.close()
     table = size_table(summaries)

@@ -26,7 +26,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.compare import DecisionWriter, conditions, write_tables
-from experiments.metrics import combine_mix, with_pct_of_oracle
+from experiments.metrics import combine_mix, with_pct_of_reference
 from experiments.report import markdown_table, write_report
 from experiments.schema import Config
 
@@ -85,7 +85,7 @@ def gather(trials: list[Trial], out: Path) -> pd.DataFrame:
             if (trial.folder / "decisions.parquet").exists():
                 decisions.write(keep(pd.read_parquet(trial.folder / "decisions.parquet")))
             tb += [(trial.folder / "tb" / p / f"seed_{s}", out / "tb" / p / f"seed_{s}") for p, s in sorted(fresh)]
-    summary = with_pct_of_oracle(pd.concat(summaries, ignore_index=True))
+    summary = with_pct_of_reference(pd.concat(summaries, ignore_index=True))
     daily = pd.concat(dailies, ignore_index=True)
     archetype = pd.concat(archetypes, ignore_index=True)
     comparison = write_tables(summary, daily, archetype, combine_mix(mixes), out)

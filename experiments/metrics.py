@@ -4,7 +4,9 @@ Incremental profit is always against the no-contact twin run on the same seed:
 
 .. math::  \\Delta_{p,k} = \\Pi_{p,k} - \\Pi_{\\text{no\\_contact},k}
 
-and "% of oracle" is :math:`100\\, \\Delta_{p,k} / \\Delta_{\\text{oracle},k}` on the same seed k. The same two
+and "% of reference" is :math:`100\\, \\Delta_{p,k} / \\Delta_{\\text{reference},k}` on the same seed k, the reference being
+the non-myopic planner (:mod:`policies.planner`), which knows the latent traits and charges each message its later cost:
+no policy here beats it, on the long-run market either, where the myopic oracle loses money. The same two
 numbers over the last :data:`LATE_DAYS` days of the horizon (``*_last_30d``) say where a learner ends up, once it has
 learned, rather than what its first weeks cost.
 """
@@ -21,14 +23,18 @@ from sim.config import ARCHETYPES
 
 HOLDOUT = "no_contact"
 ORACLE = "oracle"
+BLAST = "blast"
+"""the weekly information e-mail to everyone: the plainest thing a shop does, the second yardstick of every learner"""
+REFERENCE = "reference"
+"""the denominator of "% of reference" (:mod:`policies.planner`)"""
 LATE_DAYS = 30
 """the final days over which ``*_last_30d`` are measured (the whole horizon if it is shorter)"""
 SUMMARY_COLUMNS = [
     "policy", "seed", "profit", "incremental_profit", "incremental_profit_per_shopper", "revenue", "discount_cost",
     "channel_cost", "sends", "sends_per_shopper", *[f"sends_{h}" for h in CHANNEL_NAMES], "opens", "open_rate",
     "redeemed", "conversion_rate", "purchases", "repeat_purchase_rate", "gross_margin_pct", "unsubscribes", "churned",
-    "violations", "shoppers", "pct_of_oracle", "incremental_profit_last_30d", "incremental_profit_last_30d_per_shopper",
-    "pct_of_oracle_last_30d", "decide_seconds", "train_seconds",
+    "violations", "shoppers", "pct_of_reference", "incremental_profit_last_30d", "incremental_profit_last_30d_per_shopper",
+    "pct_of_reference_last_30d", "decide_seconds", "train_seconds",
 ]
 
 
@@ -65,18 +71,19 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
         row["sends_per_shopper"] = row["sends"] / r.shoppers
         row["incremental_profit_last_30d_per_shopper"] = row["incremental_profit_last_30d"] / r.shoppers
         rows.append(row)
-    return with_pct_of_oracle(pd.DataFrame(rows))[SUMMARY_COLUMNS]
+    return with_pct_of_reference(pd.DataFrame(rows))[SUMMARY_COLUMNS]
 
 
-def with_pct_of_oracle(summary: pd.DataFrame) -> pd.DataFrame:
-    """``pct_of_oracle`` (and ``pct_of_oracle_last_30d``) of every row from the oracle's row on the same seed (NaN without one).
+def with_pct_of_reference(summary: pd.DataFrame) -> pd.DataFrame:
+    """``pct_of_reference`` (and ``pct_of_reference_last_30d``) of every row from the reference's row on the same seed (NaN without one).
 
-    Recomputed when summaries of separate runs are gathered: the oracle may have run in another one.
+    Recomputed when summaries of separate runs are gathered: the reference may have run in another one.
     """
     table = summary.copy()
-    for pct, metric in (("pct_of_oracle", "incremental_profit"), ("pct_of_oracle_last_30d", "incremental_profit_last_30d")):
-        oracle = table[table.policy == ORACLE].set_index("seed")[metric]
-        table[pct] = [100 * inc / oracle[s] if s in oracle.index and oracle[s] > 0 else np.nan for s, inc in zip(table.seed, table[metric])]
+    for pct, metric in (("pct_of_reference", "incremental_profit"), ("pct_of_reference_last_30d", "incremental_profit_last_30d")):
+        reference = table[table.policy == REFERENCE].set_index("seed")[metric]
+        table[pct] = [100 * inc / reference[s] if s in reference.index and reference[s] > 0 else np.nan
+                      for s, inc in zip(table.seed, table[metric])]
     return table
 
 
@@ -89,10 +96,11 @@ def best_rule(summary: pd.DataFrame) -> str | None:
 
 
 def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per policy: mean and 95% interval of each metric across seeds, and the paired difference in
-    incremental profit to the best rule set (same seeds)."""
+    """Per policy: mean and 95% interval of each metric across seeds, and the paired differences in
+    incremental profit to the best rule set and to ``blast``, the weekly e-mail to all (same seeds)."""
     metrics = [c for c in SUMMARY_COLUMNS if c not in ("policy", "seed")]
     yardstick = best_rule(summary)
+    blast = summary[summary.policy == BLAST].sort_values("seed")
     rows = []
     for policy, group in summary.groupby("policy", sort=False):
         group = group.sort_values("seed")
@@ -105,6 +113,9 @@ def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
             diff = paired_diff_ci(group["incremental_profit"].to_numpy(), ref["incremental_profit"].to_numpy())
             row |= {"best_rule": yardstick, "diff_vs_best_rule_mean": diff.mean, "diff_vs_best_rule_low": diff.low,
                     "diff_vs_best_rule_high": diff.high}
+        if not blast.empty:
+            diff = paired_diff_ci(group["incremental_profit"].to_numpy(), blast["incremental_profit"].to_numpy())
+            row |= {"diff_vs_blast_mean": diff.mean, "diff_vs_blast_low": diff.low, "diff_vs_blast_high": diff.high}
         rows.append(row)
     return pd.DataFrame(rows)
 

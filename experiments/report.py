@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.io import atomic_write, write_text  # noqa: E402
-from experiments.metrics import HOLDOUT, ORACLE, best_rule  # noqa: E402
+from experiments.metrics import HOLDOUT, ORACLE, REFERENCE, best_rule  # noqa: E402
 from experiments.stats import mean_ci  # noqa: E402
 
 PLOTS = ("cumulative_incremental_profit.png", "action_mix.png", "incremental_by_archetype.png")
@@ -37,17 +37,17 @@ def _ci(row: pd.Series, metric: str, fmt: str = "{:,.2f}", scale: float = 1.0) -
 def markdown_table(comparison: pd.DataFrame) -> str:
     """The headline table: one line per policy, best first."""
     header = (
-        "| policy | incremental profit / shopper [95% CI] | vs best rule set, / shopper [95% CI] | % of oracle | last 30 days: / shopper "
-        "| % of oracle | sends / shopper | open rate | unsub. | churned | violations | decide s |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| policy | incremental profit / shopper [95% CI] | vs best rule set, / shopper [95% CI] | vs blast, / shopper [95% CI] "
+        "| % of reference | last 30 days: / shopper | % of reference | sends / shopper | open rate | unsub. | churned | violations | decide s |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [header]
     for _, r in comparison.sort_values("incremental_profit_per_shopper_mean", ascending=False).iterrows():
         per = r["shoppers_mean"]
-        diff = _ci(r, "diff_vs_best_rule", "{:+,.2f}", per) if "diff_vs_best_rule_mean" in r else "-"
-        oracle, late = (f"{r[f'{m}_mean']:.0f}%" if pd.notna(r[f"{m}_mean"]) else "-" for m in ("pct_of_oracle", "pct_of_oracle_last_30d"))
+        diff, vs_blast = (_ci(r, f"diff_vs_{y}", "{:+,.2f}", per) if f"diff_vs_{y}_mean" in r else "-" for y in ("best_rule", "blast"))
+        share, late = (f"{r[f'{m}_mean']:.0f}%" if pd.notna(r[f"{m}_mean"]) else "-" for m in ("pct_of_reference", "pct_of_reference_last_30d"))
         lines.append(
-            f"| {r['policy']} | {_ci(r, 'incremental_profit_per_shopper')} | {diff} | {oracle} | {r['incremental_profit_last_30d_per_shopper_mean']:,.2f} "
+            f"| {r['policy']} | {_ci(r, 'incremental_profit_per_shopper')} | {diff} | {vs_blast} | {share} | {r['incremental_profit_last_30d_per_shopper_mean']:,.2f} "
             f"| {late} | {r['sends_per_shopper_mean']:.1f} "
             f"| {r['open_rate_mean']:.1%} | {r['unsubscribes_mean']:,.0f} | {r['churned_mean']:,.0f} | {r['violations_mean']:.0f} "
             f"| {r['decide_seconds_mean']:.2f} |"
@@ -77,6 +77,14 @@ def verdicts(comparison: pd.DataFrame) -> list[str]:
         else:
             out.append(f"**{r['policy']}** and {best} cannot be told apart with these seeds ({interval}, includes 0).")
     learners = comparison[comparison.policy.map(is_learner)]
+    if "diff_vs_blast_mean" in comparison:
+        for _, r in learners.iterrows():
+            interval = f"paired 95% interval {_bounds(r, 'diff_vs_blast', '{:+,.2f}', r['shoppers_mean'])} per shopper"
+            if pd.isna(r["diff_vs_blast_low"]):
+                continue
+            side = ("earns more than" if r["diff_vs_blast_low"] > 0 else "earns less than" if r["diff_vs_blast_high"] < 0
+                    else "cannot be told apart from")
+            out.append(f"**{r['policy']}** {side} blast, the weekly e-mail to all ({interval}).")
     if not learners.empty and not (learners["diff_vs_best_rule_low"] > 0).any():
         out.append(f"No learning policy in this run beats {best} beyond doubt: for a shop like this market, the rules are enough.")
     return out
@@ -126,8 +134,8 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
 
 
 def is_learner(policy: str) -> bool:
-    """A policy that learns from its own decisions: not the holdout, the oracle, a baseline or a rule set."""
-    return policy not in (HOLDOUT, ORACLE, "random", "blast") and not policy.startswith("rules_")
+    """A policy that learns from its own decisions: not the holdout, the oracles, a baseline or a rule set."""
+    return policy not in (HOLDOUT, ORACLE, REFERENCE, "random", "blast") and not policy.startswith("rules_")
 
 
 # What the main plot singles out, in legend order, each with its own colour and a label saying why;
@@ -143,7 +151,7 @@ FADED = "#b0b0b0"
 
 
 def highlighted(daily: pd.DataFrame) -> dict[str, str]:
-    """Role -> policy for the series the main plot singles out: the oracle (the reference), the learner
+    """Role -> policy for the series the main plot singles out: the reference (:mod:`policies.planner`), the learner
     and the rule set (:func:`experiments.metrics.best_rule`) with the highest mean final cumulative
     incremental profit, ``blast`` and no contact.
     A role whose policy did not run is left out. Ties go to the policy listed first, so the same table
@@ -154,7 +162,7 @@ def highlighted(daily: pd.DataFrame) -> dict[str, str]:
     def best(names: list[str]) -> str | None:
         return max(names, key=lambda p: final[p]) if names else None
 
-    roles = {"reference": ORACLE if ORACLE in final.index else None,
+    roles = {"reference": REFERENCE if REFERENCE in final.index else None,
              "best learner": best([p for p in final.index if is_learner(p)]),
              "best rule set": best_rule(pd.DataFrame({"policy": last.policy, "incremental_profit": last.cumulative_incremental_profit})),
              "blast": "blast" if "blast" in final.index else None,

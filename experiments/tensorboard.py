@@ -3,9 +3,9 @@
 ``tensorboard --logdir <run>/tb`` overlays every policy. Tags are namespaced like cleanrl's:
 ``charts/`` for business metrics per simulated day, ``mix/`` for the share of messages by
 channel, offer and slot, ``guardrails/`` for refused sends. The cumulative regret of a policy is
-measured against the oracle run on the same seed:
+measured against the reference (:mod:`policies.planner`) run on the same seed:
 
-.. math::  R_T = \\sum_{t \\le T} (\\Pi^{oracle}_t - \\Pi^{policy}_t)
+.. math::  R_T = \\sum_{t \\le T} (\\Pi^{reference}_t - \\Pi^{policy}_t)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.metrics import ORACLE
+from experiments.metrics import REFERENCE
 from experiments.runner import RunResult
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, CHANNEL_NAMES, OFFER_NAMES, SLOTS
 
@@ -25,7 +25,7 @@ def write_tensorboard(results: list[RunResult], daily: pd.DataFrame, hparams: st
     from torch.utils.tensorboard import SummaryWriter  # torch loads with the first comparison, not with every command
 
     root = run_dir / "tb"
-    oracle = {r.seed: r.daily["profit"].to_numpy() for r in results if r.policy == ORACLE}
+    reference = {r.seed: r.daily["profit"].to_numpy() for r in results if r.policy == REFERENCE}
     parts = {"channel": (ACTION_CHANNEL[1:], CHANNEL_NAMES), "offer": (ACTION_OFFER[1:], OFFER_NAMES), "slot": (ACTION_SLOT[1:], SLOTS)}
     for r in results:
         d = daily[(daily.policy == r.policy) & (daily.seed == r.seed)].sort_values("day")
@@ -33,7 +33,7 @@ def write_tensorboard(results: list[RunResult], daily: pd.DataFrame, hparams: st
         writer.add_text("hyperparameters", hparams)
         sends = r.sends_by_day[:, 1:]
         total = np.maximum(sends.sum(axis=1), 1)
-        regret = np.cumsum(oracle[r.seed] - d["profit"].to_numpy()) if r.seed in oracle else None
+        regret = np.cumsum(reference[r.seed] - d["profit"].to_numpy()) if r.seed in reference else None
         for k, row in enumerate(d.itertuples()):
             present = max(row.present, 1.0)
             writer.add_scalar("charts/mean_reward", row.profit / present, row.day)
@@ -45,7 +45,7 @@ def write_tensorboard(results: list[RunResult], daily: pd.DataFrame, hparams: st
             writer.add_scalar("charts/churned", row.churned, row.day)
             writer.add_scalar("guardrails/violations", row.violations, row.day)
             if regret is not None:
-                writer.add_scalar("charts/cumulative_regret_vs_oracle", regret[k], row.day)
+                writer.add_scalar("charts/cumulative_regret_vs_reference", regret[k], row.day)
             for part, (index, names) in parts.items():
                 share = np.bincount(index, weights=sends[k], minlength=len(names)) / total[k]
                 for name, value in zip(names, share):

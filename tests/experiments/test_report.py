@@ -33,8 +33,29 @@ def test_several_seeds_give_a_verdict_backed_by_the_paired_interval():
     assert "**linucb** earns more than rules_rfm: paired 95% interval [+1.00, +1.00] per shopper" in said
 
 
+def test_learners_are_also_judged_against_blast_by_the_paired_interval():
+    """blast earns 140 + 3 seed: linucb (150 + seed) is ahead on seed 0, level on 5, behind on 10, so no verdict either way."""
+    rows = summary([0, 5, 10])
+    for seed in (0, 5, 10):
+        rows.loc[len(rows)] = dict.fromkeys(SUMMARY_COLUMNS, 0.0) | {"policy": "blast", "seed": seed, "incremental_profit": 140.0 + 3 * seed,
+                                                                   "incremental_profit_per_shopper": (140.0 + 3 * seed) / 100, "shoppers": 100.0}
+    comparison = comparison_table(rows)
+    said = " ".join(verdicts(comparison))
+    assert "**linucb** cannot be told apart from blast, the weekly e-mail to all (paired 95% interval [" in said
+    assert "**rules_rfm**" not in said.split("**linucb** cannot be told apart from blast")[1]  # a rule set gets no blast sentence
+    row = next(line for line in markdown_table(comparison).splitlines() if line.startswith("| linucb |"))
+    assert row.startswith("| linucb | 1.55 [") and row.split(" | ")[3].startswith("+0.00 [")  # the vs-blast column: 10, 0, -10
+    beaten = summary([0, 1, 2])
+    for seed in (0, 1, 2):
+        beaten.loc[len(beaten)] = dict.fromkeys(SUMMARY_COLUMNS, 0.0) | {"policy": "blast", "seed": seed, "incremental_profit": 100.0 + seed,
+                                                                       "incremental_profit_per_shopper": (100.0 + seed) / 100, "shoppers": 100.0}
+    assert "**linucb** earns more than blast, the weekly e-mail to all (paired 95% interval [+0.50, +0.50] per shopper)" in " ".join(
+        verdicts(comparison_table(beaten)))
+
+
 DEFAULT_POLICIES = ["no_contact", "random", "blast", "rules_rfm", "rules_affinity", "rules_winback", "rules_calendar",
-                    "epsilon_greedy", "linucb", "thompson", "bootstrap", "open_value", "open_value_ucb", "ppo", "oracle"]
+                    "epsilon_greedy", "linucb", "thompson", "bootstrap", "open_value", "open_value_ucb", "ppo", "oracle",
+                    "reference"]
 
 
 def daily(final: dict[str, float], days: int = 5, seeds: int = 3) -> pd.DataFrame:
@@ -46,16 +67,16 @@ def daily(final: dict[str, float], days: int = 5, seeds: int = 3) -> pd.DataFram
 
 
 def test_main_plot_highlights_the_reference_best_learner_best_rules_blast_and_no_contact():
-    final = dict.fromkeys(DEFAULT_POLICIES, -1.0) | {"no_contact": 0.0, "oracle": 900.0, "blast": 170.0, "rules_rfm": 110.0,
+    final = dict.fromkeys(DEFAULT_POLICIES, -1.0) | {"no_contact": 0.0, "reference": 1000.0, "oracle": 900.0, "blast": 170.0, "rules_rfm": 110.0,
                                                      "rules_winback": 120.0, "open_value": 250.0, "ppo": 260.0, "random": 400.0}
     roles = highlighted(daily(final))
-    # random earns most after the oracle here, but it is neither a learner nor a rule set
-    assert roles == {"reference": "oracle", "best learner": "ppo", "best rule set": "rules_winback", "blast": "blast",
+    # the oracle and random earn most after the reference here, but neither is a learner nor a rule set
+    assert roles == {"reference": "reference", "best learner": "ppo", "best rule set": "rules_winback", "blast": "blast",
                      "no contact": "no_contact"}
     style = policy_styles(DEFAULT_POLICIES, roles)
     assert {style[p][0] for p in roles.values()} == set(ROLE_COLOURS.values()) and all(style[p][1] == "-" for p in roles.values())
     others = [style[p] for p in DEFAULT_POLICIES if p not in roles.values()]
-    assert len(set(others)) == len(others) == 10  # each of the others a colour and line of its own
+    assert len(set(others)) == len(others) == 11  # each of the others a colour and line of its own
     assert not {c for c, _ in others} & set(ROLE_COLOURS.values())
 
 

@@ -26,7 +26,7 @@ class LinUCB(ConfidenceBound, LinearBandit):
     Deterministic given the day's batch: the propensity of the chosen action is 1.
     """
 
-    name = "linucb"
+    name = "linucb_additive"
 
     def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 1024, response_history: bool = False, value_horizon: float = 0.0):
         super().__init__(alpha=alpha, block=block, ridge=ridge, response_history=response_history, value_horizon=value_horizon)

@@ -37,12 +37,12 @@ The blocks :math:`\\beta, \\gamma, \\omega, \\eta` are those of :mod:`bandits.fe
 Both learners take the open model at its posterior mean, which a dense 0/1 signal pins down within
 days, and explore on the value model, whose signal is the noisy profit:
 
-- :class:`OpenValueThompson` (``open_value``) draws shopper i's value parameters from their
+- :class:`OpenValueThompson` (``thompson``) draws shopper i's value parameters from their
   posterior :math:`N(\\hat\\theta, v^2 \\hat\\sigma^2 A^{-1})` (the base block at its mean: it is
   the same for every arm) and acts greedily on the draw. For fixed (h, s) the best offer is
   :math:`\\arg\\max_o V_o` whatever p is (p >= 0), so the choice costs O(O + H S) per shopper.
   Propensities are estimated as in :class:`bandits.thompson.LinearThompson`.
-- :class:`OpenValueUCB` (``open_value_ucb``) sends the arm with the highest upper confidence
+- :class:`OpenValueUCB` (``linucb``) sends the arm with the highest upper confidence
   bound on its increment over no contact, whose width counts the decisions whose rewards are
   still in flight (deterministic given the day's batch, propensity 1).
 
@@ -191,7 +191,7 @@ class OpenValueThompson(OpenValueBandit, LinearThompson):
     on the open x value models and their choice.
     """
 
-    name = "open_value"
+    name = "thompson"
 
     def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15, response_history: bool = False,
                  value_horizon: float = 0.0):
@@ -239,7 +239,7 @@ class OpenValueUCB(ConfidenceBound, OpenValueBandit):
     days 0-2 were BOGO, 97-100% of days 8-10 a recommendation, 90% of days 16-18 free shipping.
     """
 
-    name = "open_value_ucb"
+    name = "linucb"
 
     def __init__(self, alpha: float = 1.0, ridge: float = 1.0, block: int = 256, response_history: bool = False, value_horizon: float = 0.0):
         super().__init__(alpha=alpha, block=block, ridge=ridge, response_history=response_history, value_horizon=value_horizon)

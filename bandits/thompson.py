@@ -32,7 +32,7 @@ class LinearThompson(LinearBandit):
     estimate from distinct ones, so a batch needs POOL draws instead of one per shopper and estimate.
     """
 
-    name = "thompson"
+    name = "thompson_additive"
 
     def __init__(self, scale: float = 1.0, ridge: float = 1.0, propensity_draws: int = 15, response_history: bool = False,
                  value_horizon: float = 0.0):

@@ -74,9 +74,9 @@ DATE = dt.date(2025, 3, 10)
 
 
 def linucb_artefact(folder: Path) -> Path:
-    run_policy("linucb", 0, MarketConfig(population=PopulationConfig(size=2000), horizon_days=30), GuardrailConfig(), save_dir=folder)
-    export_policy(folder / "linucb_seed0.npz", folder / "linucb", GuardrailConfig())
-    return folder / "linucb"
+    run_policy("linucb_additive", 0, MarketConfig(population=PopulationConfig(size=2000), horizon_days=30), GuardrailConfig(), save_dir=folder)
+    export_policy(folder / "linucb_additive_seed0.npz", folder / "linucb_additive", GuardrailConfig())
+    return folder / "linucb_additive"
 
 
 def ppo_artefact(folder: Path) -> Path:
@@ -290,7 +290,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "models").mkdir()
-        artefacts = {"linucb": linucb_artefact(tmp / "models")} | ({"ppo (onnx)": ppo_artefact(tmp / "models")} if args.ppo else {})
+        artefacts = {"linucb_additive": linucb_artefact(tmp / "models")} | ({"ppo (onnx)": ppo_artefact(tmp / "models")} if args.ppo else {})
         for k, (name, artefact) in enumerate(artefacts.items()):
             (tmp / f"serve{k}").mkdir()
             print(f"benchmarking {name} (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)...", file=sys.stderr, flush=True)

@@ -58,11 +58,11 @@ OPTIONAL = {"vw": importlib.util.find_spec("vowpalwabbit") is not None}
 """learners behind an optional extra, and whether it is installed (found without importing it)"""
 _LEARNER_PATHS = {
     "epsilon_greedy": "bandits.epsilon_greedy:EpsilonGreedy",
-    "linucb": "bandits.linucb:LinUCB",
-    "thompson": "bandits.thompson:LinearThompson",
+    "linucb_additive": "bandits.linucb:LinUCB",
+    "thompson_additive": "bandits.thompson:LinearThompson",
     "bootstrap": "bandits.bootstrap:BootstrapEnsemble",
-    "open_value": "bandits.open_value:OpenValueThompson",
-    "open_value_ucb": "bandits.open_value:OpenValueUCB",
+    "thompson": "bandits.open_value:OpenValueThompson",
+    "linucb": "bandits.open_value:OpenValueUCB",
     "vw": "bandits.vw:VowpalPolicy",
 }
 LEARNERS = ClassTable({name: path for name, path in _LEARNER_PATHS.items() if OPTIONAL.get(name, True)})
@@ -81,7 +81,7 @@ def known_policies() -> tuple[str, ...]:
 
 
 def learner_class(name: str) -> type:
-    """The class of the learner called ``name`` (``"linucb"`` -> :class:`bandits.linucb.LinUCB`), imported now."""
+    """The class of the learner called ``name`` (``"linucb_additive"`` -> :class:`bandits.linucb.LinUCB`), imported now."""
     if name not in LEARNERS:
         raise ValueError(f"learner {name!r}: unknown; allowed: {', '.join(LEARNERS)}")
     return LEARNERS[name]

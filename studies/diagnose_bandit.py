@@ -1,6 +1,6 @@
 """How well a trained bandit's model knows the value of each arm: its predictions against the oracle's.
 
-Run on demand: ``python -m studies.diagnose_bandit [--learner linucb] [--shoppers 10000] [--days 90] [--uniform 0.1]``.
+Run on demand: ``python -m studies.diagnose_bandit [--learner linucb_additive] [--shoppers 10000] [--days 90] [--uniform 0.1]``.
 
 The learner runs on a default market (seed 0) for ``--days``; with ``--uniform p`` its ridge model
 learns instead from a randomised log, each shopper sent a uniformly random allowed arm with
@@ -72,7 +72,7 @@ def true_values(market: MarketModel, rows: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--learner", default="linucb", choices=[k for k in LEARNERS if k != "vw"])
+    parser.add_argument("--learner", default="linucb_additive", choices=[k for k in LEARNERS if k != "vw"])
     parser.add_argument("--shoppers", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--uniform", type=float, default=0.0, help="learn from a log of uniformly random sends to this share of shoppers a day")

@@ -232,7 +232,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--learners", nargs="*", default=["open_value"], help="named policies to put in the table too")
+    parser.add_argument("--learners", nargs="*", default=["thompson"], help="named policies to put in the table too")
     parser.add_argument("--reveal", nargs="*", default=[], choices=LATENT + STATE, metavar="FIELD",
                         help=f"latent fields added to the network's input, to price what the CRM does not see: {', '.join(LATENT + STATE)}")
     args = parser.parse_args()

@@ -1,9 +1,9 @@
-"""What learning the offer is worth: ``open_value`` against itself with the offer taken out of its hands.
+"""What learning the offer is worth: ``thompson`` against itself with the offer taken out of its hands.
 
 Run on demand: ``python -m studies.offer_ablation [--shoppers 50000] [--seeds 0 1 2 3 4] [--offer info]``
 (about 9 minutes at the default size on 2 cores).
 
-``open_value`` (:mod:`bandits.open_value`) learns whom to contact, on which channel, in which
+``thompson`` (:mod:`bandits.open_value`) learns whom to contact, on which channel, in which
 slot and with which of the 17 offers. Its twin here learns the same models from the same kind
 of feedback, but may send only ``--offer``: what is left to learn is whom, where and when. If
 the twin earns more, learning the offer costs the learner more (in exploration and in wrong
@@ -32,7 +32,7 @@ from sim.config import GuardrailConfig, MarketConfig, PopulationConfig
 
 
 class OneOfferOpenValue(OpenValueThompson):
-    """``open_value`` whose value model rates every offer but one at minus infinity, so it never sends them."""
+    """``thompson`` whose value model rates every offer but one at minus infinity, so it never sends them."""
 
     def __init__(self, offer: int, **params: float):
         super().__init__(**params)
@@ -51,22 +51,22 @@ def main() -> None:
     parser.add_argument("--offer", default="info", choices=OFFER_NAMES)
     args = parser.parse_args()
     config = MarketConfig(population=PopulationConfig(size=args.shoppers))
-    twin = f"open_value, {args.offer} only"
+    twin = f"thompson, {args.offer} only"
     offer = OFFER_NAMES.index(args.offer)
     runs = [run_policy("no_contact", seed, config, GuardrailConfig()) for seed in args.seeds]
-    runs += [run_policy("open_value", seed, config, GuardrailConfig()) for seed in args.seeds]
+    runs += [run_policy("thompson", seed, config, GuardrailConfig()) for seed in args.seeds]
     runs += [run_policy(twin, seed, config, GuardrailConfig(), factory=lambda m: OneOfferOpenValue(offer)) for seed in args.seeds]
     summary = summary_table(runs).sort_values("seed")
     column = {"whole horizon": "incremental_profit_per_shopper", "last 30 days": "incremental_profit_last_30d_per_shopper"}
-    values = {(name, span): summary[summary.policy == name][col].to_numpy() for name in ("open_value", twin) for span, col in column.items()}
+    values = {(name, span): summary[summary.policy == name][col].to_numpy() for name in ("thompson", twin) for span, col in column.items()}
     print(f"offer_ablation: {args.shoppers:,} shoppers x {config.horizon_days} days, seeds {args.seeds}; "
           f"incremental profit per shopper, mean [95% CI]\n")
     print("| policy | whole horizon | last 30 days |\n|---|---:|---:|")
-    for name in ("open_value", twin):
+    for name in ("thompson", twin):
         print(f"| {name} | " + " | ".join(f"{mean_ci(values[name, span]):.2f}" for span in column) + " |")
-    print(f"| {twin} - open_value, paired | "
-          + " | ".join(f"{paired_diff_ci(values[twin, span], values['open_value', span]):+.2f}" for span in column) + " |")
-    print(f"\nper seed, whole horizon: open_value {np.round(values['open_value', 'whole horizon'], 2).tolist()}, "
+    print(f"| {twin} - thompson, paired | "
+          + " | ".join(f"{paired_diff_ci(values[twin, span], values['thompson', span]):+.2f}" for span in column) + " |")
+    print(f"\nper seed, whole horizon: thompson {np.round(values['thompson', 'whole horizon'], 2).tolist()}, "
           f"{args.offer} only {np.round(values[twin, 'whole horizon'], 2).tolist()}")
 
 

@@ -23,8 +23,8 @@ from tests.conftest import contexts
 
 LEARNERS = {
     "epsilon_greedy": lambda: EpsilonGreedy(epsilon=0.1),
-    "linucb": lambda: LinUCB(alpha=0.5),
-    "thompson": lambda: LinearThompson(scale=0.3, propensity_draws=7),
+    "linucb_additive": lambda: LinUCB(alpha=0.5),
+    "thompson_additive": lambda: LinearThompson(scale=0.3, propensity_draws=7),
     "bootstrap": lambda: BootstrapEnsemble(members=6, prior_scale=0.5),
 }
 
@@ -83,7 +83,7 @@ def test_probabilities_sum_to_one_respect_the_mask_and_match_propensities(name):
     assert (probs[~mask.dense()] == 0).all()
     d = policy.act(obs, mask, DecisionContext(1, 1, np.random.default_rng(5), np.arange(50)))
     assert mask.allows(d.actions).all() and ((d.propensity > 0) & (d.propensity <= 1)).all()
-    if name in ("epsilon_greedy", "linucb", "bootstrap"):  # exact propensities
+    if name in ("epsilon_greedy", "linucb_additive", "bootstrap"):  # exact propensities
         np.testing.assert_allclose(d.propensity, probs[np.arange(50), d.actions])
 
 
@@ -172,7 +172,7 @@ def test_saved_state_resumes_to_the_same_decisions(tmp_path, name):
     assert np.array_equal(a.actions, b.actions) and np.allclose(a.propensity, b.propensity)
 
 
-@pytest.mark.parametrize("name", ["linucb", "open_value", "bootstrap"])
+@pytest.mark.parametrize("name", ["linucb_additive", "thompson", "bootstrap"])
 def test_a_learner_that_reads_the_response_history_sees_it_and_keeps_the_choice_in_its_state(tmp_path, name):
     """With response_history, the history changes the learner's features (without it, it does not), and a saved state
     comes back reading it: a state's feature map is part of its hyperparameters."""
@@ -260,7 +260,7 @@ def test_a_state_of_an_older_version_is_refused_by_its_version(tmp_path):
         LinUCB.load_state(tmp_path / "old.npz")
 
 
-@pytest.mark.parametrize("name", ["linucb", "thompson", "open_value", "open_value_ucb", "bootstrap", "epsilon_greedy"])
+@pytest.mark.parametrize("name", ["linucb_additive", "thompson_additive", "thompson", "linucb", "bootstrap", "epsilon_greedy"])
 def test_an_empty_batch_gets_an_empty_decision(name):
     """A day (or a served request) with nobody to decide for is not an error."""
     policy = make_policy(name, None, None)
@@ -391,9 +391,9 @@ def test_a_saved_ridge_model_comes_back_with_its_penalty():
 
 SAMPLING = {
     "epsilon_greedy": lambda: EpsilonGreedy(epsilon=0.3),
-    "thompson": lambda: LinearThompson(scale=0.3, propensity_draws=7),
+    "thompson_additive": lambda: LinearThompson(scale=0.3, propensity_draws=7),
     "bootstrap": lambda: BootstrapEnsemble(members=6, prior_scale=0.5),
-    "open_value": lambda: make_policy("open_value", None, {"propensity_draws": 7}),
+    "thompson": lambda: make_policy("thompson", None, {"propensity_draws": 7}),
 }
 
 
@@ -431,7 +431,7 @@ def test_a_sampling_learner_ranks_its_sends_by_their_gain_and_reports_its_share_
     assert policy.exploration == share and 0 < share < 1
 
 
-@pytest.mark.parametrize("name", ["thompson", "open_value"])
+@pytest.mark.parametrize("name", ["thompson_additive", "thompson"])
 def test_a_sampled_probability_is_a_vote_share_over_the_acting_draw_and_the_propensity_draws(name):
     """With D propensity draws, each action's probability is the share of D + 1 pooled draws that choose it."""
     policy, obs, mask = _warmed(name)

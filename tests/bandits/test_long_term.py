@@ -83,11 +83,11 @@ def test_value_is_the_discounted_profit_of_a_steady_record():
 @pytest.mark.parametrize("bad", [0.5, -1, True, "90"])
 def test_a_bad_value_horizon_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="value_horizon"):
-        LEARNERS["linucb"](value_horizon=bad)
+        LEARNERS["linucb_additive"](value_horizon=bad)
 
 
 def test_a_feedback_without_the_record_after_is_a_clear_error():
-    policy = LEARNERS["open_value"](value_horizon=90)
+    policy = LEARNERS["thompson"](value_horizon=90)
     obs = contexts(np.random.default_rng(5), 10)
     with pytest.raises(ValueError, match="Feedback.after"):
         policy.update(Feedback(np.zeros(10), obs, np.zeros(10, dtype=np.int64), np.ones(10), np.zeros(10), np.zeros(10, dtype=bool)))
@@ -99,7 +99,7 @@ def test_the_runner_hands_the_record_each_window_left_behind():
     seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     fed: list[Feedback] = []
 
-    class Spy(LEARNERS["linucb"]):
+    class Spy(LEARNERS["linucb_additive"]):
         def act(self, obs, mask, context: DecisionContext):
             seen[context.day] = (context.rows.copy(), obs.copy())
             return super().act(obs, mask, context)
@@ -108,7 +108,7 @@ def test_the_runner_hands_the_record_each_window_left_behind():
             fed.append(feedback)
             super().update(feedback)
 
-    run_policy("linucb", 0, small_config(size=300, horizon=20), GuardrailConfig(), factory=lambda market: Spy(value_horizon=60))
+    run_policy("linucb_additive", 0, small_config(size=300, horizon=20), GuardrailConfig(), factory=lambda market: Spy(value_horizon=60))
     checked = 0
     for feedback in fed:
         (day,) = np.unique(feedback.day)
@@ -124,7 +124,7 @@ def test_the_runner_hands_the_record_each_window_left_behind():
 
 
 def test_a_saved_learner_keeps_its_value_model(tmp_path):
-    policy = LEARNERS["open_value_ucb"](value_horizon=120)
+    policy = LEARNERS["linucb"](value_horizon=120)
     horizon_world(policy, days=3)
     policy.save(tmp_path / "state")
     loaded = type(policy).load_state(tmp_path / "state.npz")

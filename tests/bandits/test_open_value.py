@@ -40,7 +40,7 @@ def ctx(day: int, n: int = N) -> DecisionContext:
     return DecisionContext(day, day % 7, np.random.default_rng(day), np.arange(n))
 
 
-LEARNERS = {"open_value": lambda: OpenValueThompson(scale=0.5, propensity_draws=5), "open_value_ucb": OpenValueUCB}
+LEARNERS = {"thompson": lambda: OpenValueThompson(scale=0.5, propensity_draws=5), "linucb": OpenValueUCB}
 
 
 @pytest.mark.parametrize("name", list(LEARNERS))

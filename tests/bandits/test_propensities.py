@@ -104,8 +104,8 @@ def test_vowpal_wabbit_chooses_each_action_with_its_logged_probability():
     assert_exact(actions, propensity)
 
 
-THOMPSON = {"thompson": lambda: warmed(LinearThompson(scale=0.5)),
-            "open_value": lambda: warmed(OpenValueThompson(scale=0.5), opens=True)}
+THOMPSON = {"thompson_additive": lambda: warmed(LinearThompson(scale=0.5)),
+            "thompson": lambda: warmed(OpenValueThompson(scale=0.5), opens=True)}
 
 
 @pytest.mark.parametrize("name", list(THOMPSON))

@@ -55,7 +55,7 @@ def test_smoke_experiment_writes_every_output_of_the_comparison(tmp_path):
     assert {"policy", "seed", "profit", "incremental_profit", "revenue", "discount_cost", "channel_cost", "sends",
             "unsubscribes", "churned", "violations"} <= set(summary.columns)
     assert len(summary) == 15 * 3 and (summary.violations == 0).all()  # rules, bandits, PPO and the oracle, 3 seeds each
-    assert {"rules_rfm", "linucb", "thompson", "open_value", "open_value_ucb", "ppo", "oracle"} <= set(summary.policy)
+    assert {"rules_rfm", "linucb_additive", "thompson_additive", "thompson", "linucb", "ppo", "oracle"} <= set(summary.policy)
     assert (run_dir / "ppo" / "best_model.zip").is_file()  # trained once, evaluated on every seed
     comparison = pd.read_csv(run_dir / "comparison.csv")
     assert {"incremental_profit_mean", "incremental_profit_low", "incremental_profit_high", "diff_vs_best_rule_mean"} <= set(comparison.columns)

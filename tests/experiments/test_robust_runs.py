@@ -45,7 +45,7 @@ def composed(*overrides: str):
 
 def test_a_rule_table_naming_an_unknown_field_fails_before_the_first_run(rules_dir, tmp_path, monkeypatch):
     (rules_dir / "bad.yaml").write_text(BAD_TABLE)
-    cfg = composed("market=long_run", "experiment.policies=[random,linucb,ppo,oracle,rules_rfm,rules_bad]")
+    cfg = composed("market=long_run", "experiment.policies=[random,linucb_additive,ppo,oracle,rules_rfm,rules_bad]")
     run_dir = tmp_path / "run"
     started = []
     monkeypatch.setattr(compare, "run_with_training", lambda *args, **kwargs: started.append(args))  # where every run starts
@@ -59,9 +59,9 @@ def test_a_rule_table_naming_an_unknown_field_fails_before_the_first_run(rules_d
 
 
 def test_every_named_policy_is_checked_and_a_missing_extra_is_named(monkeypatch):
-    with pytest.raises(ConfigError, match=r"policies.linucb.alpha"):
-        schema.check_policies(["no_contact", "linucb"], {"linucb": {"alpha": -1.0}})
-    schema.check_policies(["no_contact", "random", "blast", "oracle", "rules_rfm", "linucb", "ppo"], {})
+    with pytest.raises(ConfigError, match=r"policies.linucb_additive.alpha"):
+        schema.check_policies(["no_contact", "linucb_additive"], {"linucb_additive": {"alpha": -1.0}})
+    schema.check_policies(["no_contact", "random", "blast", "oracle", "rules_rfm", "linucb_additive", "ppo"], {})
     monkeypatch.setitem(registry.OPTIONAL, "vw", False)
     with pytest.raises(ConfigError, match=r"'vw' needs the optional extra vw, which is not installed: pip install 'offerlab\[vw\]'"):
         schema.check_policies(["no_contact", "vw"], {})

@@ -20,7 +20,7 @@ from tests.conftest import small_config
 
 CFG = small_config(size=300, horizon=21)
 UNTRAINED = [p for p in known_policies() if p not in TRAINED]  # a trained policy (PPO) is tested in tests/policies/test_ppo.py
-COMPARED = [p for p in UNTRAINED if p not in LEARNERS] + ["linucb"]  # every kind once; each learner is checked on its own below
+COMPARED = [p for p in UNTRAINED if p not in LEARNERS] + ["linucb_additive"]  # every kind once; each learner is checked on its own below
 GUARD = GuardrailConfig()
 
 
@@ -106,20 +106,20 @@ def test_comparison_orders_oracle_above_rules_above_random_on_this_market(result
 
 
 def test_a_saved_learner_resumes_on_new_seeds_and_is_refused_on_the_seed_it_learned_on(tmp_path):
-    trained = run_policy("linucb", 0, CFG, GUARD, save_dir=tmp_path)
-    state = tmp_path / "linucb_seed0.npz"
+    trained = run_policy("linucb_additive", 0, CFG, GUARD, save_dir=tmp_path)
+    state = tmp_path / "linucb_additive_seed0.npz"
     params = {"alpha": 1.0, "ridge": 1.0, "state": str(state)}
-    resumed = run_policy("linucb", 1, CFG, GUARD, params=params)
-    fresh = run_policy("linucb", 1, CFG, GUARD)
+    resumed = run_policy("linucb_additive", 1, CFG, GUARD, params=params)
+    fresh = run_policy("linucb_additive", 1, CFG, GUARD)
     assert trained.daily["sends"].sum() > 0
     assert not np.array_equal(resumed.profit_by_row, fresh.profit_by_row)  # it started from what it had learned
-    check_params("linucb", params, seeds=[1, 2])
-    with pytest.raises(ValueError, match=r"policies.linucb.state=.*learned on seed\(s\) \[0\] of this experiment"):
-        check_params("linucb", params, seeds=[0, 1])
-    with pytest.raises(ValueError, match=r"policies.linucb.alpha=2.0: the saved state .* was trained with 1.0"):
-        check_params("linucb", {**params, "alpha": 2.0})
-    run_policy("linucb", 1, CFG, GUARD, params=params, save_dir=tmp_path)
-    assert LEARNERS["linucb"].load_state(tmp_path / "linucb_seed1.npz").learned_on == (0, 1)
+    check_params("linucb_additive", params, seeds=[1, 2])
+    with pytest.raises(ValueError, match=r"policies.linucb_additive.state=.*learned on seed\(s\) \[0\] of this experiment"):
+        check_params("linucb_additive", params, seeds=[0, 1])
+    with pytest.raises(ValueError, match=r"policies.linucb_additive.alpha=2.0: the saved state .* was trained with 1.0"):
+        check_params("linucb_additive", {**params, "alpha": 2.0})
+    run_policy("linucb_additive", 1, CFG, GUARD, params=params, save_dir=tmp_path)
+    assert LEARNERS["linucb_additive"].load_state(tmp_path / "linucb_additive_seed1.npz").learned_on == (0, 1)
 
 
 class _Recorder(Policy):
@@ -188,7 +188,7 @@ def _executed_by_market(market, days: dict[int, np.ndarray]):
     market.step = recording_step
 
 
-@pytest.mark.parametrize(("inner", "guard"), [("random", GuardrailConfig(daily_budget=3.0)), ("linucb", GuardrailConfig(daily_budget=3.0)),
+@pytest.mark.parametrize(("inner", "guard"), [("random", GuardrailConfig(daily_budget=3.0)), ("linucb_additive", GuardrailConfig(daily_budget=3.0)),
                                               ("forbidden", GuardrailConfig(frequency_cap_7d=1))])
 def test_the_log_holds_what_the_market_executed_row_for_row_and_learners_get_exactly_the_log_rows(inner, guard):
     """With a binding daily budget (random, LinUCB) and with a policy that proposes forbidden sends, every logged action is the
@@ -208,7 +208,7 @@ def test_the_log_holds_what_the_market_executed_row_for_row_and_learners_get_exa
         assert np.array_equal(frame["action"].to_numpy(), executed[day][frame["shopper"].to_numpy()])
     refused = log["refusal"] != ""
     assert refused.any() and (log.loc[refused, "action"] == 0).all() and (log.loc[refused, "proposed_action"] > 0).all()
-    expected = {"random": {"budget"}, "linucb": {"budget"}, "forbidden": {"consent", "frequency_cap"}}[inner]
+    expected = {"random": {"budget"}, "linucb_additive": {"budget"}, "forbidden": {"consent", "frequency_cap"}}[inner]
     assert set(log.loc[refused, "refusal"]) <= expected | {"consent", "frequency_cap"} and expected & set(log.loc[refused, "refusal"])
     assert (log.loc[refused, "propensity"] == 1.0).all()
     assert audit(log, guard.frequency_cap_7d) == []

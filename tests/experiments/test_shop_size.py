@@ -109,14 +109,14 @@ def composed(*overrides: str) -> schema.Config:
 
 
 TINY = ("experiment.sizes=[300,150]", "experiment.seeds=[0,1]", "market.horizon_days=10",
-        "experiment.policies=[blast,rules_rfm,rules_promo,linucb]", "experiment.jobs=1")
+        "experiment.policies=[blast,rules_rfm,rules_promo,linucb_additive]", "experiment.jobs=1")
 
 
 def test_the_preset_holds_the_sizes_seeds_and_policies_of_the_question():
     cfg = composed()
     assert cfg.task == "shop_size" and cfg.experiment.sizes == list(SIZES) and cfg.experiment.seeds == [0, 1, 2, 3, 4]
     assert cfg.market.population.size == 50_000 and "ppo" not in cfg.experiment.policies
-    assert {"no_contact", "blast", "rules_promo", "linucb", "open_value"} <= set(cfg.experiment.policies)
+    assert {"no_contact", "blast", "rules_promo", "linucb_additive", "thompson"} <= set(cfg.experiment.policies)
 
 
 def test_a_tiny_sweep_writes_every_output_and_runs_each_size_through_the_runner(tmp_path):
@@ -125,7 +125,7 @@ def test_a_tiny_sweep_writes_every_output_and_runs_each_size_through_the_runner(
     assert set(FILES) <= {p.name for p in tmp_path.iterdir()} and not list(tmp_path.glob(".*.tmp"))
     written = pd.read_csv(tmp_path / "shop_size.csv")
     assert written["size"].tolist() == [150] * 5 + [300] * 5  # sorted, whatever the order asked for
-    assert list(dict.fromkeys(written.policy)) == ["no_contact", "blast", "rules_rfm", "rules_promo", "linucb"]
+    assert list(dict.fromkeys(written.policy)) == ["no_contact", "blast", "rules_rfm", "rules_promo", "linucb_additive"]
     pd.testing.assert_frame_equal(written, table, check_dtype=False)
     per_seed = pd.read_csv(tmp_path / "shop_size_summary.csv")
     assert len(per_seed) == 2 * 5 * 2 and (per_seed.violations == 0).all()
@@ -138,8 +138,8 @@ def test_a_tiny_sweep_writes_every_output_and_runs_each_size_through_the_runner(
     ours = per_seed[(per_seed["size"] == 150) & (per_seed.seed == 1) & per_seed.policy.isin(["no_contact", "blast"])]
     np.testing.assert_array_equal(ours.profit.to_numpy(), direct.profit.to_numpy())  # bit for bit the runner's runs
     report = (tmp_path / "shop_size.md").read_text()
-    smallest = smallest_winning_size(table, "linucb")
-    assert ("**linucb**: none of the sizes tried" in report) == (smallest is None)
+    smallest = smallest_winning_size(table, "linucb_additive")
+    assert ("**linucb_additive**: none of the sizes tried" in report) == (smallest is None)
     assert "150, 300 shoppers" in report and "seeds [0, 1]" in report and "| learner | 150 | 300 |" in report
     assert (tmp_path / "shop_size.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -158,9 +158,9 @@ def test_sizes_that_are_not_a_list_of_whole_numbers_are_refused_by_hydra_naming_
 
 def test_a_sweep_without_a_yardstick_or_with_a_policy_to_train_is_refused_before_any_run(tmp_path):
     with pytest.raises(ConfigError, match="list blast and at least one rules_<table>"):
-        shop_size(composed(*TINY, "experiment.policies=[rules_rfm,linucb]"), tmp_path)
+        shop_size(composed(*TINY, "experiment.policies=[rules_rfm,linucb_additive]"), tmp_path)
     with pytest.raises(ConfigError, match="list blast and at least one rules_<table>"):
-        shop_size(composed(*TINY, "experiment.policies=[blast,linucb]"), tmp_path)
+        shop_size(composed(*TINY, "experiment.policies=[blast,linucb_additive]"), tmp_path)
     with pytest.raises(ConfigError, match="ppo would be trained at every size"):
         shop_size(composed(*TINY, "experiment.policies=[blast,rules_rfm,ppo]"), tmp_path)
     assert not list(tmp_path.iterdir())

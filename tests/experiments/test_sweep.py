@@ -19,7 +19,7 @@ from experiments.ray_local import temp_dir
 from tests.experiments.test_cli import OFFERLAB, offerlab
 
 TINY = ["experiment=smoke", "market.population.size=200", "market.horizon_days=10", "experiment.jobs=1"]
-SWEEP = [*TINY, "policy=linucb,rules_rfm", "seed=1,2"]
+SWEEP = [*TINY, "policy=linucb_additive,rules_rfm", "seed=1,2"]
 TIMINGS = ["decide_seconds", "train_seconds"]
 """wall-clock columns: the only ones allowed to differ between two runs of the same trials"""
 
@@ -35,10 +35,10 @@ def composed(*overrides: str) -> tuple[schema.Config, str | None]:
 
 
 def test_policy_and_seed_pick_one_trial_and_keep_the_hyperparameter_overrides():
-    cfg, choice = composed("experiment=smoke", "policy=linucb", "seed=3", "policies.linucb.alpha=2.5")
-    assert choice == "linucb"
-    assert cfg.experiment.policies == ["linucb"] and cfg.experiment.seeds == [3]  # compare adds the no-contact twin
-    assert cfg.policies["linucb"]["alpha"] == 2.5 and cfg.policies["thompson"]["scale"] == 1.0
+    cfg, choice = composed("experiment=smoke", "policy=linucb_additive", "seed=3", "policies.linucb_additive.alpha=2.5")
+    assert choice == "linucb_additive"
+    assert cfg.experiment.policies == ["linucb_additive"] and cfg.experiment.seeds == [3]  # compare adds the no-contact twin
+    assert cfg.policies["linucb_additive"]["alpha"] == 2.5 and cfg.policies["thompson_additive"]["scale"] == 1.0
     cfg, choice = composed("experiment=smoke", "policy=ppo", "policies.ppo.total_timesteps=500")
     assert cfg.experiment.policies == ["ppo"] and cfg.policies["ppo"]["total_timesteps"] == 500
     cfg, choice = composed("experiment=smoke", "policy=rules_rfm")
@@ -49,9 +49,9 @@ def test_policy_and_seed_pick_one_trial_and_keep_the_hyperparameter_overrides():
 
 def test_unknown_policy_and_a_policy_for_a_task_without_one_are_refused(tmp_path):
     res = offerlab("policy=genius", f"hydra.run.dir={tmp_path / 'x'}", cwd=tmp_path)
-    assert res.returncode != 0 and "policy/genius" in res.stderr and "rules_rfm" in res.stderr and "linucb" in res.stderr
-    res = offerlab("experiment=simulate", "policy=linucb", f"hydra.run.dir={tmp_path / 'y'}", cwd=tmp_path)
-    assert res.returncode == 2 and "policy=linucb: picks the policy of a trial of task=compare; task=simulate runs none" in res.stderr
+    assert res.returncode != 0 and "policy/genius" in res.stderr and "rules_rfm" in res.stderr and "linucb_additive" in res.stderr
+    res = offerlab("experiment=simulate", "policy=linucb_additive", f"hydra.run.dir={tmp_path / 'y'}", cwd=tmp_path)
+    assert res.returncode == 2 and "policy=linucb_additive: picks the policy of a trial of task=compare; task=simulate runs none" in res.stderr
     res = offerlab("seed=-1", f"hydra.run.dir={tmp_path / 'z'}", cwd=tmp_path)
     assert res.returncode == 2 and "seed=-1: must be in [0, 2147483647]" in res.stderr
     assert not any((tmp_path / d).exists() for d in "xyz")
@@ -69,18 +69,18 @@ def sequential_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProces
 def test_multirun_over_two_policies_and_two_seeds_gathers_one_comparison(sequential_sweep):
     sweep, res = sequential_sweep
     summary = pd.read_parquet(sweep / "summary.parquet")
-    assert sorted(zip(summary.policy, summary.seed)) == [(p, s) for p in ("linucb", "no_contact", "rules_rfm") for s in (1, 2)]
+    assert sorted(zip(summary.policy, summary.seed)) == [(p, s) for p in ("linucb_additive", "no_contact", "rules_rfm") for s in (1, 2)]
     comparison = pd.read_csv(sweep / "comparison.csv")
-    assert sorted(comparison.policy) == ["linucb", "no_contact", "rules_rfm"] and (comparison.seeds == 2).all()
+    assert sorted(comparison.policy) == ["linucb_additive", "no_contact", "rules_rfm"] and (comparison.seeds == 2).all()
     assert (comparison.best_rule == "rules_rfm").all()
     for trial in ("0", "1", "2", "3"):  # each trial is a comparison of its own: the policy and its twin on one seed
         assert len(pd.read_csv(sweep / trial / "summary.csv")) == 2
-    trial = pd.read_parquet(sweep / "0" / "summary.parquet")  # policy=linucb seed=1
-    pd.testing.assert_frame_equal(summary[summary.policy == "linucb"].head(1).reset_index(drop=True), trial[trial.policy == "linucb"].reset_index(drop=True))
+    trial = pd.read_parquet(sweep / "0" / "summary.parquet")  # policy=linucb_additive seed=1
+    pd.testing.assert_frame_equal(summary[summary.policy == "linucb_additive"].head(1).reset_index(drop=True), trial[trial.policy == "linucb_additive"].reset_index(drop=True))
     daily = pd.read_parquet(sweep / "daily.parquet")
     assert len(daily) == 6 * 10 and not daily.duplicated(["policy", "seed", "day"]).any()
     assert {p.relative_to(sweep / "tb").as_posix() for p in (sweep / "tb").glob("*/*")} == {
-        f"{p}/seed_{s}" for p in ("linucb", "no_contact", "rules_rfm") for s in (1, 2)}
+        f"{p}/seed_{s}" for p in ("linucb_additive", "no_contact", "rules_rfm") for s in (1, 2)}
     assert "Gathered from 4 trials" in (sweep / "report.md").read_text()
     assert f"report: {sweep / 'report.md'}" in res.stdout and "4 trials gathered" in res.stdout
 
@@ -146,10 +146,10 @@ def test_ctrl_c_during_the_runs_leaves_no_result_file(tmp_path):
 
 def test_gathering_keeps_a_shared_twin_once_and_refuses_trials_of_different_markets(tmp_path):
     seen: dict = {}
-    first = pd.DataFrame({"policy": ["no_contact", "linucb"], "seed": [1, 1], "profit": [10.0, 12.0]})
-    assert fresh_policies(first, seen, tmp_path) == {"no_contact", "linucb"}
-    second = pd.DataFrame({"policy": ["no_contact", "thompson"], "seed": [1, 1], "profit": [10.0, 11.0]})
-    assert fresh_policies(second, seen, tmp_path) == {"thompson"}
+    first = pd.DataFrame({"policy": ["no_contact", "linucb_additive"], "seed": [1, 1], "profit": [10.0, 12.0]})
+    assert fresh_policies(first, seen, tmp_path) == {"no_contact", "linucb_additive"}
+    second = pd.DataFrame({"policy": ["no_contact", "thompson_additive"], "seed": [1, 1], "profit": [10.0, 11.0]})
+    assert fresh_policies(second, seen, tmp_path) == {"thompson_additive"}
     other_market = pd.DataFrame({"policy": ["no_contact", "blast"], "seed": [1, 1], "profit": [9.0, 11.0]})
     with pytest.raises(ValueError, match="no_contact on seed 1 earned 9.0 here and 10.0 in an earlier trial"):
         fresh_policies(other_market, seen, tmp_path)
@@ -158,13 +158,13 @@ def test_gathering_keeps_a_shared_twin_once_and_refuses_trials_of_different_mark
 @pytest.mark.slow
 def test_ppo_training_beside_the_other_runs_gives_the_sequential_results(tmp_path):
     overrides = ["experiment=smoke", "market.population.size=200", "market.horizon_days=10", "experiment.seeds=[0,1]",
-                 "experiment.policies=[rules_rfm,linucb,ppo]", "policies.ppo.total_timesteps=3000"]
+                 "experiment.policies=[rules_rfm,linucb_additive,ppo]", "policies.ppo.total_timesteps=3000"]
     tables = []
     for jobs in (1, 2):
         cfg, _ = composed(*overrides, f"experiment.jobs={jobs}")
         compare.compare(cfg, tmp_path / f"jobs{jobs}")
         tables.append([pd.read_parquet(tmp_path / f"jobs{jobs}" / name) for name in ("summary.parquet", "decisions.parquet")])
     (summary1, decisions1), (summary2, decisions2) = tables
-    assert list(summary1.policy) == ["no_contact"] * 2 + ["rules_rfm"] * 2 + ["linucb"] * 2 + ["ppo"] * 2
+    assert list(summary1.policy) == ["no_contact"] * 2 + ["rules_rfm"] * 2 + ["linucb_additive"] * 2 + ["ppo"] * 2
     pd.testing.assert_frame_equal(summary1.drop(columns=TIMINGS), summary2.drop(columns=TIMINGS))
     pd.testing.assert_frame_equal(decisions1, decisions2)  # row for row: the log is written in task order

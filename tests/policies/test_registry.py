@@ -35,16 +35,16 @@ def test_importing_the_registry_loads_no_policy_module():
 
 
 def test_a_learner_is_imported_when_first_used():
-    loaded = loaded_after("from policies.registry import learner_class; learner_class('linucb')")
+    loaded = loaded_after("from policies.registry import learner_class; learner_class('linucb_additive')")
     assert "bandits" in loaded and "torch" not in loaded
 
 
 def test_learner_class_names_the_class_of_each_learner():
     from bandits.linucb import LinUCB
 
-    assert registry.learner_class("linucb") is LinUCB
+    assert registry.learner_class("linucb_additive") is LinUCB
     assert all(isinstance(registry.learner_class(name), type) for name in registry.LEARNERS)
-    with pytest.raises(ValueError, match=r"learner 'rules_rfm': unknown; allowed: epsilon_greedy, linucb"):
+    with pytest.raises(ValueError, match=r"learner 'rules_rfm': unknown; allowed: epsilon_greedy, linucb_additive"):
         registry.learner_class("rules_rfm")
 
 

@@ -101,8 +101,8 @@ def wait_until_up(url: str, proc: subprocess.Popen, errors: Path) -> None:
 def artefact(tmp_path_factory) -> Path:
     """LinUCB that learned that sending pays, so it sends whenever the guardrails let it."""
     folder = tmp_path_factory.mktemp("model")
-    trained("linucb", send_reward=3.0).save(folder / "linucb.npz")
-    export_policy(folder / "linucb.npz", folder / "artefact", GuardrailConfig(frequency_cap_7d=3), parity_samples=500)
+    trained("linucb_additive", send_reward=3.0).save(folder / "linucb_additive.npz")
+    export_policy(folder / "linucb_additive.npz", folder / "artefact", GuardrailConfig(frequency_cap_7d=3), parity_samples=500)
     return folder / "artefact"
 
 
@@ -157,10 +157,10 @@ def test_a_decision_names_offer_channel_slot_probability_and_version_and_is_logg
     assert answer["action"] > 0, "the test policy sends whenever it may"
     assert answer["action_name"] == ACTION_NAMES[answer["action"]] == f"{answer['offer']} / {answer['channel']} / {answer['slot']}"
     assert answer["probability"] == 1.0 and answer["customer_id"] == "c-first"
-    assert answer["model_version"].startswith("linucb-")
+    assert answer["model_version"].startswith("linucb_additive-")
     row = server.rows().iloc[-1]
     assert (row.shopper, row.action, row.propensity, row.day, row.model_version) == ("c-first", answer["action"], 1.0, DATE, answer["model_version"])
-    assert row.policy == "linucb" and not row.matured and np.isnan(row.reward)
+    assert row.policy == "linucb_additive" and not row.matured and np.isnan(row.reward)
 
 
 def test_a_channel_without_consent_is_never_returned(server):

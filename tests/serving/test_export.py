@@ -31,9 +31,9 @@ GUARD = GuardrailConfig()
 
 @pytest.fixture(scope="module")
 def linucb_artefact(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("linucb")
-    trained("linucb").save(folder / "linucb.npz")
-    export_policy(folder / "linucb.npz", folder / "artefact", GUARD, parity_samples=1000)
+    folder = tmp_path_factory.mktemp("linucb_additive")
+    trained("linucb_additive").save(folder / "linucb_additive.npz")
+    export_policy(folder / "linucb_additive.npz", folder / "artefact", GUARD, parity_samples=1000)
     return folder / "artefact"
 
 
@@ -41,7 +41,7 @@ EXPORTABLE = sorted(name for name, _ in exportable_bandits())
 
 
 def test_the_exportable_learners_are_the_registrys_linear_bandits():
-    assert EXPORTABLE == ["bootstrap", "epsilon_greedy", "linucb", "open_value", "open_value_ucb", "thompson"]
+    assert EXPORTABLE == ["bootstrap", "epsilon_greedy", "linucb", "linucb_additive", "thompson", "thompson_additive"]
 
 
 @pytest.mark.parametrize("name", EXPORTABLE)
@@ -114,16 +114,16 @@ def test_manifest_describes_features_actions_catalogue_and_guardrails(linucb_art
     assert {"offers", "channels", "slots", "categories"} <= set(manifest["catalogue"])
     assert manifest["guardrails"] == {"frequency_cap_7d": 3, "daily_budget": 0.0}
     assert manifest["policy"]["kind"] == "bandit" and manifest["policy"]["class"] == "LinUCB"
-    assert manifest["model_version"].startswith("linucb-")
+    assert manifest["model_version"].startswith("linucb_additive-")
     listed = {line.split("  ")[1] for line in (linucb_artefact / CHECKSUMS).read_text().splitlines()}
     assert listed == {MANIFEST, "model.npz"}
 
 
 def test_runner_saves_learners_and_a_rule_table_exports_too(tmp_path):
-    run_policy("linucb", 0, small_config(size=200, horizon=9), GUARD, save_dir=tmp_path / "policies")
+    run_policy("linucb_additive", 0, small_config(size=200, horizon=9), GUARD, save_dir=tmp_path / "policies")
     run_policy("rules_rfm", 0, small_config(size=200, horizon=2), GUARD, save_dir=tmp_path / "policies")
-    assert [p.name for p in (tmp_path / "policies").iterdir()] == ["linucb_seed0.npz"]  # rules have nothing trained to save
-    assert export_policy(tmp_path / "policies" / "linucb_seed0.npz", tmp_path / "a", GUARD, parity_samples=100)["policy"]["name"] == "linucb"
+    assert [p.name for p in (tmp_path / "policies").iterdir()] == ["linucb_additive_seed0.npz"]  # rules have nothing trained to save
+    assert export_policy(tmp_path / "policies" / "linucb_additive_seed0.npz", tmp_path / "a", GUARD, parity_samples=100)["policy"]["name"] == "linucb_additive"
     manifest = export_policy("rfm", tmp_path / "rules", GUARD, parity_samples=100)
     assert manifest["policy"] == {"kind": "rules", "name": "rules_rfm", "table": "rfm", "file": "rules.yaml"}
     assert load_artefact(tmp_path / "rules").policy.name == "rules_rfm"
@@ -140,9 +140,9 @@ def offerlab(run_dir: Path, *overrides: str) -> None:
 
 def test_export_preset_takes_a_saved_learner_with_its_run_metrics(tmp_path):
     run = tmp_path / "run"
-    offerlab(run, "experiment=smoke", "experiment.policies=[linucb]", "experiment.seeds=[0]", "experiment.save_policies=true",
+    offerlab(run, "experiment=smoke", "experiment.policies=[linucb_additive]", "experiment.seeds=[0]", "experiment.save_policies=true",
              "experiment.log_shoppers=0", "market.population.size=200", "market.horizon_days=9")
-    offerlab(tmp_path / "export", "experiment=export", f"export.source={run / 'policies' / 'linucb_seed0.npz'}", "export.parity_samples=500")
+    offerlab(tmp_path / "export", "experiment=export", f"export.source={run / 'policies' / 'linucb_additive_seed0.npz'}", "export.parity_samples=500")
     manifest = load_artefact(tmp_path / "export" / "artefact").manifest
     assert manifest["training"]["run"] == str(run) and len(manifest["training"]["config_sha256"]) == 64
     assert "incremental_profit" in manifest["metrics"]["run"]
@@ -198,15 +198,15 @@ def test_damaged_or_foreign_artefact_fails_with_a_clear_error(damage, linucb_art
 
 def test_export_refuses_to_overwrite_and_reports_bad_sources(linucb_artefact, tmp_path):
     with pytest.raises(ArtefactError, match="exists and is not an empty folder"):
-        export_policy(linucb_artefact.parent / "linucb.npz", linucb_artefact, GUARD)
+        export_policy(linucb_artefact.parent / "linucb_additive.npz", linucb_artefact, GUARD)
     with pytest.raises(ArtefactError, match="not a readable bandit state"):
         (tmp_path / "junk.npz").write_bytes(b"not a zip")
         export_policy(tmp_path / "junk.npz", tmp_path / "out", GUARD)
     with pytest.raises(ArtefactError, match="use letters, digits"):
-        export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "out", GUARD, name="a,b")
+        export_policy(linucb_artefact.parent / "linucb_additive.npz", tmp_path / "out", GUARD, name="a,b")
     for none in (0, -5, 2.5):  # a parity check on no observation would let any runtime through
         with pytest.raises(ArtefactError, match=rf"parity_samples={none}: must be a positive integer"):
-            export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "out", GUARD, parity_samples=none)
+            export_policy(linucb_artefact.parent / "linucb_additive.npz", tmp_path / "out", GUARD, parity_samples=none)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
 
 
@@ -221,8 +221,8 @@ def test_export_refuses_a_bandit_whose_runtime_chooses_differently_and_leaves_no
         return runtime
 
     monkeypatch.setattr(export, "load_runtime", drifted)
-    with pytest.raises(ArtefactError, match=r"exported linucb chooses differently from the live policy on [1-9]\d* of 1000 observations"):
-        export_policy(linucb_artefact.parent / "linucb.npz", tmp_path / "artefact", GUARD, parity_samples=1000)
+    with pytest.raises(ArtefactError, match=r"exported linucb_additive chooses differently from the live policy on [1-9]\d* of 1000 observations"):
+        export_policy(linucb_artefact.parent / "linucb_additive.npz", tmp_path / "artefact", GUARD, parity_samples=1000)
     assert list(tmp_path.iterdir()) == []  # no artefact folder, no temporary folder
 
 
@@ -346,13 +346,13 @@ class _Twisted:
 def test_the_parity_gate_refuses_a_runtime_that_differs_in_actions_or_in_propensities_alone(field, linucb_artefact):
     from serving.runtime import load_runtime
 
-    live = trained("linucb")
+    live = trained("linucb_additive")
     runtime = load_runtime(linucb_artefact / "model.npz", json.loads((linucb_artefact / MANIFEST).read_text())["policy"])
     assert export.choice_parity(live, runtime, 2000) == {"observations": 2000, "same_choices": True}
     decided = live.act(*_first_parity_batch())
     sends = np.flatnonzero(decided.actions > 0)[:7]  # seven rows where the live policy sends
     counted = " on 7 of 1000 observations" if field == "actions" else ""  # a propensity-only difference is refused too
-    with pytest.raises(ArtefactError, match=f"exported linucb chooses differently from the live policy{counted}"):
+    with pytest.raises(ArtefactError, match=f"exported linucb_additive chooses differently from the live policy{counted}"):
         export.choice_parity(live, _Twisted(runtime, sends, field), 2000)
 
 

@@ -38,6 +38,6 @@ def trained(name: str, send_reward: float = -0.2, seed: int = 0) -> Policy:
     obs = np.concatenate([o for o, _, _ in market_observations(300, 10, seed)])
     actions = rng.integers(0, N_ACTIONS, len(obs))
     reward = np.where(actions % 7 == 1, 2.0, send_reward) * (actions > 0) + rng.normal(0, 0.5, len(obs))
-    opened = (actions > 0) & (rng.random(len(obs)) < 0.5)  # for the learners that learn opens apart (open_value)
+    opened = (actions > 0) & (rng.random(len(obs)) < 0.5)  # for the learners that learn opens apart (thompson)
     policy.update(Feedback(np.zeros(len(obs)), obs, actions, np.ones(len(obs)), reward, opened))
     return policy

@@ -1,4 +1,10 @@
-"""LinUCB: the arm with the highest upper confidence bound on its expected reward."""
+"""LinUCB on an additive score (``linucb_additive``): the arm with the highest upper confidence bound on its expected reward.
+
+The weaker variant, kept for what it teaches: an additive score (offer + channel + slot terms) cannot
+express that a message pays only if it is opened, so it learns timing and channel from the noisy
+profit and loses to the weekly e-mail on the default market, where the same bound on the open x value
+models (:class:`bandits.open_value.OpenValueUCB`, the canonical ``linucb``) beats every rule set.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Open x value learners: a message pays only if it is opened, so learn the two apart.
+"""Open x value learners, the canonical ``linucb`` and ``thompson``: a message pays only if it is opened, so learn the two apart.
 
 A send's expected incremental profit is a product, not a sum (:mod:`policies.oracle`):
 
@@ -10,9 +10,14 @@ with :math:`p_{hs}` the probability that a message on channel h in slot s is ope
 cost is the one term the shop knows without learning it (its price list,
 :data:`sim.catalogue.CHANNEL_COST`), and what else an unopened message does (fatigue, which lowers
 later opens and raises the churn hazard, and unsubscribes) acts mostly after the 7-day window and
-can only cost, so it is not estimated: learned from the noisy profit, a per-channel "sent" term
-drifted against the value terms it is nearly collinear with (to a gain, for e-mail) and absorbed
-the confounding of the adaptive choice (docs/bandits.md). The additive score
+can only cost, so a myopic learner does not estimate it: learned from the noisy 7-day profit, a
+per-channel "sent" term drifted against the value terms it is nearly collinear with (to a gain, for
+e-mail) and absorbed the confounding of the adaptive choice (docs/bandits.md). A learner with a value
+horizon (:mod:`bandits.long_term`) learns from a target that prices those later costs, and there the
+send's charge is the point: its value model gains a last block, :math:`\\mathbb{1}[\\text{sent}]\\,
+[e_h, e_h \\otimes \\ell(x)]` (:func:`charge_rows`), a per-channel cost of one more message on the
+shopper's contact load, taken at its posterior mean in every choice (:meth:`OpenValueBandit.send_cost`),
+as the open model is. The additive score
 of :mod:`bandits.linear` cannot express that the right slot helps a good offer and makes a bad
 one cost more, and it learns the slot from the profit, whose noise is some 70 times a message's
 effect. Here two ridge models share the work:

@@ -1,4 +1,8 @@
-"""Linear Thompson sampling: act greedily on a draw from the posterior of the ridge model."""
+"""Linear Thompson sampling on an additive score (``thompson_additive``): act greedily on a draw from the posterior.
+
+The weaker variant, kept for what it teaches (as :mod:`bandits.linucb`): the canonical ``thompson`` is
+the same sampling on the open x value models (:class:`bandits.open_value.OpenValueThompson`).
+"""
 
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ CONTACT_EDGES = np.array([1, 2, 3])
 """bin edges of contacts in the last 7 days"""
 
 
-def one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def _one_hot_bins(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return (np.searchsorted(edges, x, side="right")[:, None] == np.arange(edges.size + 1)).astype(np.float32)
 
 
@@ -226,7 +226,7 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False
     n = len(obs)
     obs = obs.astype(np.float32, copy=False)
     ones = np.ones((n, 1), dtype=np.float32)
-    rec_bins, freq_bins = one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
+    rec_bins, freq_bins = _one_hot_bins(obs[:, _RECENCY], RECENCY_EDGES), _one_hot_bins(obs[:, _FREQUENCY], FREQUENCY_EDGES)
     if history:
         redeemed = obs[:, _REDEEMED]
         features = [obs[:, _BASE], obs[:, _OPENED].sum(axis=1, keepdims=True), redeemed.sum(axis=1, keepdims=True)]
@@ -236,7 +236,7 @@ def arm_features(obs: np.ndarray, nonlinear: bool = False, history: bool = False
     base = np.concatenate([ones, *features, rec_bins[:, 1:], freq_bins[:, 1:]], axis=1)  # the first bin is the intercept's
     contact = [ones, obs[:, _CONTACT]]
     if nonlinear:
-        contact += [rec_bins, freq_bins, one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
+        contact += [rec_bins, freq_bins, _one_hot_bins(obs[:, _CONTACTS_7D], CONTACT_EDGES)]
     bought, views = obs[:, _BOUGHT], obs[:, _VIEWS]
     offer_source = [bought, bought.max(axis=1, keepdims=True), views, views.max(axis=1, keepdims=True), obs[:, [_FREQUENCY, _RECENCY]],
                     *response]

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.features import FREQUENCY_EDGES, RECENCY_EDGES, one_hot_bins
+from bandits.features import FREQUENCY_EDGES, RECENCY_EDGES
 from policies.base import Feedback
 from sim.catalogue import CHANNEL_NAMES, VALIDITY_DAYS
 from sim.features import index

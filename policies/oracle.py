@@ -106,12 +106,17 @@ class Oracle(Policy):
         (``studies/oracle_information.py`` swaps this for what a CRM can infer)."""
         return self.market.latent().active_slot[rows]
 
+    def scores(self, rows: np.ndarray, channel_ok: np.ndarray) -> np.ndarray:
+        """(len(rows), O, H) what each offer on each channel is worth now; -inf where not allowed. The oracle's worth is
+        the expected incremental profit over the window; a subclass that looks further charges more here."""
+        return np.where(channel_ok[:, None, :], self.expected_incremental_profit(rows), -np.inf)
+
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
-        eip = self.expected_incremental_profit(context.rows)
-        eip = np.where(mask.channel_ok[:, None, :], eip, -np.inf)
-        n, _, n_channels = eip.shape
-        flat = eip.reshape(n, -1).argmax(axis=1)
-        best = eip.reshape(n, -1)[np.arange(n), flat]
+        """The best offer and channel by :meth:`scores`, in the shopper's active slot; nothing where none is worth more than 0."""
+        score = self.scores(context.rows, mask.channel_ok)
+        n, _, n_channels = score.shape
+        flat = score.reshape(n, -1).argmax(axis=1)
+        best = score.reshape(n, -1)[np.arange(n), flat]
         offer, channel = np.divmod(flat, n_channels)
         slot = self.send_slot(obs, context.rows)
         actions = np.where(best > 0, encode(offer, channel, slot), 0)

@@ -87,7 +87,6 @@ import math
 
 import numpy as np
 
-from policies.base import Decision, DecisionContext
 from policies.oracle import Oracle
 from sim import features, response
 from sim.catalogue import (
@@ -102,9 +101,7 @@ from sim.catalogue import (
     OFFER_CATEGORY,
     OFFER_IS_RECOMMENDATION,
     VALIDITY_DAYS,
-    encode,
 )
-from sim.guardrails import ActionMask
 from sim.market import MarketModel
 from sim.state import CONTACT_MEMORY
 
@@ -298,13 +295,3 @@ class Planner(Oracle):
         engage = p_open[:, None, :] * (p.engagement_gain * rel * per_engagement[:, None])[:, :, None]
 
         return eip - churn - lost_opens - unsub + engage
-
-    def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
-        score = self.scores(context.rows, mask.channel_ok)
-        n, _, n_channels = score.shape
-        flat = score.reshape(n, -1).argmax(axis=1)
-        best = score.reshape(n, -1)[np.arange(n), flat]
-        offer, channel = np.divmod(flat, n_channels)
-        slot = self.send_slot(obs, context.rows)
-        actions = np.where(best > 0, encode(offer, channel, slot), 0)
-        return Decision(actions.astype(np.int64), np.ones(n), priority=np.where(best > 0, best, 0.0))

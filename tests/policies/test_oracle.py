@@ -48,6 +48,7 @@ def test_the_oracle_sends_the_best_allowed_arm_or_nothing_when_none_pays(market)
     mask = market.action_mask().subset(rows)
     decision = oracle.act(market.observe(rows), mask, DecisionContext(market.day, 0, np.random.default_rng(0), rows))
     eip = np.where(mask.channel_ok[:, None, :], oracle.expected_incremental_profit(rows), -np.inf)
+    np.testing.assert_array_equal(oracle.scores(rows, mask.channel_ok), eip)
     best = eip.reshape(rows.size, -1).max(axis=1)
     sent = decision.actions > 0
     np.testing.assert_array_equal(sent, best > 0)

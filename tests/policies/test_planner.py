@@ -30,7 +30,7 @@ from policies.base import DecisionContext
 from policies.planner import MAX_SERIES_TERMS, Planner, exp_series, series_terms
 from policies.registry import make_policy
 from sim import MarketModel
-from sim.catalogue import decode, encode
+from sim.catalogue import encode
 from sim.config import MarketConfig, NetworkConfig, PopulationConfig, ResponseParams
 from tests.conftest import small_config
 
@@ -171,18 +171,17 @@ def test_with_no_sends_in_its_log_the_charge_is_the_churn_and_grows_with_the_fat
 
 
 def test_the_planner_sends_its_best_allowed_arm_or_nothing_when_none_pays(market):
+    """The act is the oracle's (tests/policies/test_oracle.py checks its arm and slot); here it must follow the planner's
+    scores, which hold back messages that pay within their week."""
     planner = make_policy("reference", market)
     assert isinstance(planner, Planner)
     rows = np.flatnonzero(market.present)
     mask = market.action_mask().subset(rows)
     decision = planner.act(market.observe(rows), mask, DecisionContext(market.day, 0, np.random.default_rng(0), rows))
-    score = planner.scores(rows, mask.channel_ok)
-    best = score.reshape(rows.size, -1).max(axis=1)
+    best = planner.scores(rows, mask.channel_ok).reshape(rows.size, -1).max(axis=1)
     sent = decision.actions > 0
     np.testing.assert_array_equal(sent, best > 0)
-    offer, channel, slot = decode(decision.actions[sent])
-    np.testing.assert_array_equal(score[np.flatnonzero(sent), offer, channel], best[sent])
-    np.testing.assert_array_equal(slot, market.latent().active_slot[rows[sent]])
+    np.testing.assert_array_equal(decision.priority[sent], best[sent])
     assert mask.allows(decision.actions).all() and 0 < sent.sum() < rows.size
     myopic = np.where(mask.channel_ok[:, None, :], planner.expected_incremental_profit(rows), -np.inf).reshape(rows.size, -1).max(axis=1)
     assert sent.sum() < (myopic > 0).sum()  # it holds back messages that pay within their week

@@ -129,8 +129,10 @@ def exp_series(x: np.ndarray, moments: np.ndarray) -> np.ndarray:
     n_terms = moments.shape[1]
     extra = (slice(None),) + (None,) * (x.ndim - 1)
     out = np.zeros_like(x)
-    for m in range(n_terms, 0, -1):
-        out = (out + moments[:, m - 1][extra]) * x / m
+    for m in range(n_terms, 0, -1):  # out = (out + moment_m) * x / m, in place: x is the size of every arm
+        out += moments[:, m - 1][extra]
+        out *= x
+        out /= m
     return out
 
 

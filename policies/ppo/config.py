@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policies.registry import LEARNERS, TRAINED, known_policies
 from sim.config import bounded, validate
 
 
@@ -67,6 +68,18 @@ class PPOConfig:
     """torch threads while training"""
     deterministic: bool = False
     """act on the most probable action (propensity 1) instead of drawing from the policy"""
+    clone: str = ""
+    """the teacher whose choices the actor copies before PPO starts (policies/ppo/cloning.py, DAgger): a policy that needs
+    no training (a baseline, ``reference``, ``oracle``, a ``rules_<table>``); empty: PPO starts from a near-uniform actor.
+    ``reference`` and ``oracle`` read latent traits: privileged teachers on training markets only, the actor reads the CRM"""
+    clone_rounds: int = bounded(3, ge=1, le=20)
+    """DAgger rounds, one training market each (seeds ``train_seed, train_seed + 1, ...``): the teacher acts in the first,
+    the student of the round before in the others; the teacher labels every shopper-day"""
+    clone_shoppers: int = bounded(3000, ge=100, le=1_000_000)
+    """shoppers at the start of each cloning market (and of the held-out one, seed ``train_seed + clone_rounds``)"""
+    clone_epochs: int = bounded(8, ge=1, le=1000)
+    """passes over the labels after each round"""
+    clone_learning_rate: float = bounded(1e-3, gt=0.0, le=1.0)
     model_path: str = ""
     """a trained model (.zip) to evaluate; empty: a comparison trains one into <run>/ppo/"""
     resume_from: str = ""
@@ -86,6 +99,11 @@ class PPOConfig:
                              f"so at most {self.eval_seed + 1}")
         if self.resume_from and not (Path(self.resume_from) / "state.pkl").is_file():
             raise ValueError(f"resume_from={self.resume_from!r}: not a checkpoint folder (no state.pkl in it)")
+        if self.clone:
+            if self.clone not in known_policies() or self.clone in LEARNERS or self.clone in TRAINED:
+                teachers = [p for p in known_policies() if p not in LEARNERS and p not in TRAINED]
+                raise ValueError(f"clone={self.clone!r}: not a policy that acts without training; allowed: {', '.join(teachers)} "
+                                 f"(or empty: no cloning)")
         if self.model_path and not Path(self.model_path).is_file():
             raise ValueError(f"model_path={self.model_path!r}: no such file")
 

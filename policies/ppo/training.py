@@ -20,6 +20,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.utils import set_random_seed
 
 from policies.ppo.callbacks import BEST_MODEL, DayCentredAdvantages, Lab, TrainingCallback, restore_random_states
+from policies.ppo.cloning import clone
 from policies.ppo.config import PPOConfig
 from policies.ppo.network import FactoredPolicy, UnitFeatures, contact_prior
 from policies.ppo.reward import TrainingEnv
@@ -27,6 +28,7 @@ from sim.config import GuardrailConfig, MarketConfig
 from sim.vec_env import MarketVecEnv
 
 FINAL_MODEL = "final_model.zip"
+CLONE_REPORT = "clone.json"
 
 
 def resized(market: MarketConfig, size: int) -> MarketConfig:
@@ -74,6 +76,15 @@ def train(config: PPOConfig, market: MarketConfig, guardrails: GuardrailConfig, 
             tensorboard_log=str(out / "tb"), device="cpu", verbose=0,
         )
         contact_prior(model.policy, config.initial_contact)
+        if config.clone:
+            cloned = clone(model.policy, config.clone, resized(market, config.clone_shoppers), guardrails,
+                           seeds=[config.train_seed + k for k in range(config.clone_rounds)], held_out_seed=config.train_seed + config.clone_rounds,
+                           epochs=config.clone_epochs, batch_size=config.batch_size, learning_rate=config.clone_learning_rate,
+                           deterministic=config.deterministic)
+            lab.atomic_write(out / CLONE_REPORT, lambda p: p.write_text(json.dumps(dataclasses.asdict(cloned), indent=2)))
+            print(f"ppo: cloned {cloned.teacher} in {cloned.seconds:,.0f} s ({cloned.labels:,} labelled shopper-days, {cloned.rounds} rounds); "
+                  f"held out: agreement {cloned.agreement:.1%}, sends {cloned.student_send_share:.1%} vs the teacher's "
+                  f"{cloned.teacher_send_share:.1%}, the teacher's sends matched {cloned.send_agreement:.1%}", flush=True)
 
     start = time.perf_counter()
     first = model.num_timesteps

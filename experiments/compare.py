@@ -47,9 +47,10 @@ def compare(cfg: Config, run_dir: Path) -> pd.DataFrame:
         result.train_seconds += trained_seconds.get(result.policy, 0.0)
 
     daily = daily_table(results)
-    comparison = write_tables(summary_table(results), daily, archetype_table(results), mix_table(results), run_dir)
+    mix = mix_table(results)
+    comparison = write_tables(summary_table(results), daily, archetype_table(results), mix, run_dir)
     write_tensorboard(results, daily, OmegaConf.to_yaml(OmegaConf.structured(cfg)), run_dir)
-    write_report(comparison, daily, conditions(cfg, exp.seeds), run_dir)
+    write_report(comparison, daily, conditions(cfg, exp.seeds), run_dir, mix)
     return comparison
 
 

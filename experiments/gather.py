@@ -88,13 +88,14 @@ def gather(trials: list[Trial], out: Path) -> pd.DataFrame:
     summary = with_pct_of_reference(pd.concat(summaries, ignore_index=True))
     daily = pd.concat(dailies, ignore_index=True)
     archetype = pd.concat(archetypes, ignore_index=True)
-    comparison = write_tables(summary, daily, archetype, combine_mix(mixes), out)
+    mix = combine_mix(mixes)
+    comparison = write_tables(summary, daily, archetype, mix, out)
     for src, dest in tb:
         if src.is_dir():
             shutil.copytree(src, dest, dirs_exist_ok=True)
     header = conditions(trials[0].config(), sorted(summary.seed.unique().tolist()))
     header += f" Gathered from {len(trials)} trials: " + ", ".join(f"`{t.folder.name}`" for t in trials) + "."
-    write_report(comparison, daily, header, out)
+    write_report(comparison, daily, header, out, mix)
     return comparison
 
 

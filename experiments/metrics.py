@@ -150,24 +150,34 @@ def archetype_table(results: list[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+EVERYONE = "all"
+"""the ``archetype`` of the mix table's rows over every shopper"""
+
+
 def mix_table(results: list[RunResult]) -> pd.DataFrame:
-    """Share of each policy's messages by channel, offer and slot, over all its seeds."""
+    """Share of each policy's messages by channel, offer and slot, over all its seeds: for every shopper
+    (``archetype`` = :data:`EVERYONE`) and per archetype of the shopper who got them (latent: what a policy learned
+    to send to whom, for the report; no policy reads it)."""
     rows = []
     names = {"channel": CHANNEL_NAMES, "offer": OFFER_NAMES, "slot": SLOTS}
     for policy in dict.fromkeys(r.policy for r in results):
-        total = sum(r.sends_by_day.sum(axis=0) for r in results if r.policy == policy)
-        for part, counts in action_mix(total).items():
-            rows += [{"policy": policy, "part": part, "value": names[part][k], "sends": counts[k]} for k in range(len(counts))]
+        by_archetype = sum(r.sends_by_archetype for r in results if r.policy == policy)
+        for archetype, counts_by_action in ((EVERYONE, by_archetype.sum(axis=0)), *zip(ARCHETYPES, by_archetype)):
+            for part, counts in action_mix(counts_by_action).items():
+                rows += [{"policy": policy, "archetype": archetype, "part": part, "value": names[part][k], "sends": counts[k]}
+                         for k in range(len(counts))]
     return with_shares(pd.DataFrame(rows))
 
 
 def combine_mix(mixes: list[pd.DataFrame]) -> pd.DataFrame:
-    """Mix tables of runs on different seeds as one: their sends added up per policy, shares recomputed."""
-    sends = pd.concat(mixes, ignore_index=True).groupby(["policy", "part", "value"], sort=False, as_index=False)["sends"].sum()
-    return with_shares(sends)
+    """Mix tables of runs on different seeds as one: their sends added up per policy and archetype, shares recomputed
+    (a table without archetypes counts as every shopper's)."""
+    mixes = [m if "archetype" in m else m.assign(archetype=EVERYONE) for m in mixes]
+    keys = ["policy", "archetype", "part", "value"]
+    return with_shares(pd.concat(mixes, ignore_index=True).groupby(keys, sort=False, as_index=False)["sends"].sum())
 
 
 def with_shares(mix: pd.DataFrame) -> pd.DataFrame:
-    """``share``: each row's sends over its policy's sends in that part (0 for a policy that sent nothing)."""
-    total = mix.groupby(["policy", "part"], sort=False)["sends"].transform("sum")
+    """``share``: each row's sends over its policy's sends to that archetype in that part (0 where nothing was sent)."""
+    total = mix.groupby(["policy", "archetype", "part"], sort=False)["sends"].transform("sum")
     return mix.assign(share=(mix["sends"] / total.where(total > 0)).fillna(0.0))

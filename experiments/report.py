@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.io import atomic_write, write_text  # noqa: E402
-from experiments.metrics import HOLDOUT, ORACLE, REFERENCE, best_rule  # noqa: E402
+from experiments.metrics import EVERYONE, HOLDOUT, ORACLE, REFERENCE, best_rule  # noqa: E402
 from experiments.stats import mean_ci  # noqa: E402
 
 PLOTS = ("cumulative_incremental_profit.png", "action_mix.png", "incremental_by_archetype.png")
@@ -110,9 +110,10 @@ def write_plots(daily: pd.DataFrame, mix: pd.DataFrame, archetypes: pd.DataFrame
     paths.append(save_figure(cumulative_figure(daily, roles, style), run_dir / PLOTS[0]))
 
     parts = ("channel", "offer", "slot")
+    everyone = mix[mix.archetype == EVERYONE]
     fig, axes = plt.subplots(1, 3, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 2, 1]})
     for ax, part in zip(axes, parts):
-        table = mix[mix.part == part].pivot(index="policy", columns="value", values="share").fillna(0.0)
+        table = everyone[everyone.part == part].pivot(index="policy", columns="value", values="share").fillna(0.0)
         table = table.loc[[p for p in dict.fromkeys(mix.policy) if p in table.index]]
         table.plot.bar(stacked=True, ax=ax, legend=True, width=0.8, colormap="tab20" if part == "offer" else "tab10")
         ax.set(title=f"messages by {part}", ylabel="share of messages", xlabel="")
@@ -232,8 +233,24 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def write_report(comparison: pd.DataFrame, daily: pd.DataFrame, header: str, run_dir: Path) -> Path:
-    """``report.md``: conditions, the table, verdicts, learning curves, and the plots."""
+def whom(mix: pd.DataFrame, policy: str) -> list[str]:
+    """One line per archetype: its share of ``policy``'s messages and what they mostly were (offer, channel, slot)."""
+    own = mix[(mix.policy == policy) & (mix.archetype != EVERYONE) & (mix.part == "channel")]
+    total = own.sends.sum()
+    lines = []
+    for archetype, sends in own.groupby("archetype", sort=False)["sends"].sum().items():
+        if sends == 0:
+            lines.append(f"  - {archetype}: nothing")
+            continue
+        rows = mix[(mix.policy == policy) & (mix.archetype == archetype)]
+        top = {part: rows[rows.part == part].nlargest(2 if part == "offer" else 1, "share") for part in ("offer", "channel", "slot")}
+        said = ", ".join(f"{r.value} {r.share:.0%}" for part in top for r in top[part].itertuples() if r.share > 0)
+        lines.append(f"  - {archetype}: {sends / total:.0%} of its messages; {said}")
+    return lines
+
+
+def write_report(comparison: pd.DataFrame, daily: pd.DataFrame, header: str, run_dir: Path, mix: pd.DataFrame | None = None) -> Path:
+    """``report.md``: conditions, the table, verdicts, learning curves, what the learners send to whom, and the plots."""
     lines = ["# Policy comparison", "", header, "", markdown_table(comparison), ""]
     lines += [f"- {v}" for v in verdicts(comparison)]
     if "best_rule" in comparison:
@@ -246,6 +263,15 @@ def write_report(comparison: pd.DataFrame, daily: pd.DataFrame, header: str, run
             ahead.append(f"- {policy}: " + (f"ahead of {best} in cumulative incremental profit from day {day} on" if day is not None else f"never ahead of {best} for good"))
         if ahead:
             lines += ["", f"## When does a policy pull ahead of {best}?", "", *ahead]
+    if mix is not None and "archetype" in mix:
+        senders = [p for p in comparison.policy if (is_learner(p) or p == REFERENCE)
+                   and mix[(mix.policy == p) & (mix.archetype == EVERYONE)].sends.sum() > 0]
+        if senders:
+            lines += ["", "## What the learners send to whom", "",
+                      "Per archetype of the shopper (latent: the report's view, no policy reads it), its share of the policy's "
+                      "messages, then their most frequent offers, channel and slot (`action_mix.csv` has them all):", ""]
+            for policy in senders:
+                lines += [f"- **{policy}**", *whom(mix, policy)]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in PLOTS]
     lines += ["", "Files: `summary.csv` (policy x seed), `comparison.csv` (means and 95% intervals), `daily.parquet`, "
               "`archetypes.csv`, `action_mix.csv`, `decisions.parquet` (the decision log with propensities and matured rewards)."]

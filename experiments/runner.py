@@ -28,7 +28,7 @@ from policies.base import DecisionContext, Policy
 from policies.decision_log import log_frame
 from policies.registry import make_policy
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS
-from sim.config import GuardrailConfig, MarketConfig
+from sim.config import ARCHETYPES, GuardrailConfig, MarketConfig
 from sim.market import MarketModel
 
 
@@ -46,6 +46,8 @@ class RunResult:
     archetype: np.ndarray
     sends_by_day: np.ndarray
     """(days, N_ACTIONS) delivered messages per day and action"""
+    sends_by_archetype: np.ndarray
+    """(archetypes, N_ACTIONS) delivered messages per archetype of the shopper who got them (latent: for the report only)"""
     exploration: np.ndarray
     """(days,) share of decisions that differ from the policy's greedy choice (0 for non-learners)"""
     churned: int
@@ -106,6 +108,7 @@ def _run(
     profit_by_row = np.zeros(n, dtype=np.float64)
     purchases_by_row = np.zeros(n, dtype=np.int64)
     sends_by_day = np.zeros((horizon, N_ACTIONS), dtype=np.int64)
+    sends_by_archetype = np.zeros((len(ARCHETYPES), N_ACTIONS), dtype=np.int64)
     exploration = np.zeros(horizon)
     decide = learn = 0.0
     for t in range(horizon):
@@ -130,6 +133,7 @@ def _run(
         profit_by_row += out.profit
         purchases_by_row += out.purchases
         sends_by_day[t] = np.bincount(out.action[out.sent], minlength=N_ACTIONS)
+        np.add.at(sends_by_archetype, (market.latent().archetype[out.sent], out.action[out.sent]), 1)
         if attribution is None:
             continue
         start = time.perf_counter()
@@ -161,6 +165,7 @@ def _run(
         purchases_by_row=purchases_by_row,
         archetype=market.latent().archetype.copy(),
         sends_by_day=sends_by_day,
+        sends_by_archetype=sends_by_archetype,
         exploration=exploration,
         churned=int(market.state.churned.sum()),
         shoppers=int((market.profile.join_day < horizon).sum()),

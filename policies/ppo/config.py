@@ -21,8 +21,9 @@ class PPOConfig:
 
     train_shoppers: int = bounded(500, ge=100, le=1_000_000)
     """shoppers of the training market at the start (the experiment's market otherwise); every row is one parallel env"""
-    total_timesteps: int = bounded(2_500_000, ge=1, le=10**10)
-    """shopper-days to train on (rounded up to whole rollouts)"""
+    total_timesteps: int = bounded(1_000_000, ge=1, le=10**10)
+    """shopper-days to train on (rounded up to whole rollouts); from the clone of the reference the best evaluation on the
+    long-run market came after 0.58 M and the later ones fell (docs/results/ppo.md)"""
     n_steps: int = bounded(0, ge=0, le=3650)
     """simulated days per rollout (x rows of the training market = transitions); 0 = the market's horizon, one episode"""
     batch_size: int = bounded(4096, ge=2, le=10**7)
@@ -66,9 +67,10 @@ class PPOConfig:
     """timesteps between checkpoints (model, optimiser, random states, training market)"""
     threads: int = bounded(1, ge=1, le=256)
     """torch threads while training"""
-    deterministic: bool = False
-    """act on the most probable action (propensity 1) instead of drawing from the policy"""
-    clone: str = ""
+    deterministic: bool = True
+    """act on the most probable action (propensity 1) instead of drawing from the policy: the clone's draws from its
+    spread-out distribution send offers its teacher would not (docs/results/ppo.md); training always draws"""
+    clone: str = "reference"
     """the teacher whose choices the actor copies before PPO starts (policies/ppo/cloning.py, DAgger): a policy that needs
     no training (a baseline, ``reference``, ``oracle``, a ``rules_<table>``); empty: PPO starts from a near-uniform actor.
     ``reference`` and ``oracle`` read latent traits: privileged teachers on training markets only, the actor reads the CRM"""

@@ -35,8 +35,9 @@ from tests.conftest import small_config
 GUARD = GuardrailConfig()
 TINY_MARKET = small_config(size=100, horizon=12)
 TINY = PPOConfig(train_shoppers=100, eval_shoppers=100, total_timesteps=4 * 12 * 112, batch_size=256, n_epochs=2,
-                 eval_every=2 * 12 * 112, checkpoint_every=2 * 12 * 112)
-"""four 12-day rollouts of the 112 rows (100 shoppers and their newcomers), a checkpoint after two"""
+                 eval_every=2 * 12 * 112, checkpoint_every=2 * 12 * 112, clone="", deterministic=False)
+"""four 12-day rollouts of the 112 rows (100 shoppers and their newcomers), a checkpoint after two; PPO alone, drawing its
+actions (tests/policies/test_cloning.py trains from a clone)"""
 
 
 def parameters(path: Path) -> dict[str, th.Tensor]:
@@ -76,7 +77,8 @@ def test_a_resumed_run_reaches_the_parameters_of_the_uninterrupted_one(tiny_run,
 
 def test_ppo_never_sends_without_consent_or_over_the_cap(tiny_run):
     guard = GuardrailConfig(frequency_cap_7d=1)
-    result = run_policy("ppo", 5, small_config(size=300, horizon=21), guard, params={"model_path": str(tiny_run / "best_model.zip")})
+    result = run_policy("ppo", 5, small_config(size=300, horizon=21), guard, params={"model_path": str(tiny_run / "best_model.zip"),
+                                                                                                  "deterministic": False})
     assert result.daily["sends"].sum() > 0 and result.daily["violations"].sum() == 0
     weekly = result.daily["sends"].rolling(7).sum().max()
     assert weekly <= result.shoppers
@@ -124,7 +126,7 @@ def test_a_short_training_learns_restraint_where_it_pays(tmp_path):
     """An easy market: tired shoppers leave fast and are worth a lot, so contacting less is the lesson."""
     market = small_config(size=300, horizon=30, response=ResponseParams(churn_fatigue=0.5, fatigue_half_life=14.0, buy_base=1.0))
     config = PPOConfig(train_shoppers=300, eval_shoppers=300, total_timesteps=40_000, batch_size=1024, n_epochs=4, learning_rate=0.003,
-                       initial_contact=0.2, eval_every=10**9, checkpoint_every=10**9)  # start over-contacting: the lesson is to stop
+                       initial_contact=0.2, eval_every=10**9, checkpoint_every=10**9, clone="", deterministic=False)  # start over-contacting: the lesson is to stop
     train(config, market, GUARD, tmp_path)
     untrained, trained = pd.read_csv(tmp_path / "evaluations.csv").iloc[[0, -1]].itertuples()  # before any update, after the last
     holdout = run_policy("no_contact", config.eval_seed, market, GUARD).daily["profit"].sum()

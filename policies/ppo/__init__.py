@@ -1,4 +1,4 @@
-"""PPO that learns restraint: MaskablePPO trained on the market, and the trained policy behind :class:`Policy`.
+"""PPO: an actor cloned from the reference, fine-tuned by MaskablePPO on the market, behind :class:`Policy`.
 
 A bandit picks the action with the best profit over the next week. PPO maximises each shopper's
 discounted profit over every day to come,
@@ -8,14 +8,17 @@ discounted profit over every day to come,
 
 with :math:`\\gamma` a daily discount (0.99: a month ahead still weighs 0.74). A message that tires
 a shopper today and costs an unsubscribe or a churn next month therefore counts against the
-message: a churned shopper ends their episode, so the profit they would have brought is lost to
-the return. That is the restraint the bandits cannot learn.
+message. From a near-uniform actor that objective taught PPO only restraint (the return's noise
+per contact dwarfs the differences between messages), so the actor first copies what the reference
+would send (:mod:`~policies.ppo.cloning`, on training markets; the actor reads only the CRM), and
+PPO fine-tunes from there.
 
 One idea per module, so that acting needs no training stack:
 
 - :mod:`~policies.ppo.config`: :class:`PPOConfig`, the hyperparameters (no torch: the CLI's schema reads it);
 - :mod:`~policies.ppo.network`: the actor-critic, its input scaling and its factored action head;
 - :mod:`~policies.ppo.inference`: :class:`PPOPolicy`, a trained model behind the policy interface;
+- :mod:`~policies.ppo.cloning`: the actor's start, behaviour cloning of a teacher with DAgger;
 - :mod:`~policies.ppo.reward`: the training env's reward, profit over a no-contact twin;
 - :mod:`~policies.ppo.callbacks`: advantage centring, evaluation, checkpoints, TensorBoard curves;
 - :mod:`~policies.ppo.training`: :func:`~policies.ppo.training.train`, the loop itself.

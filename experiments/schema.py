@@ -75,6 +75,9 @@ class ExportConfig:
     """the artefact folder, new or empty (empty = ``<run>/artefact``)"""
     parity_samples: int = bounded(10_000, ge=100, le=1_000_000)
     """observations on which the exported policy must match the live one"""
+    deterministic: bool = True
+    """a PPO model: the served policy acts on its most probable action, as ``policies.ppo.deterministic`` (default true)
+    makes a comparison's PPO act; false: it draws from its distribution"""
 
 
 @dataclass

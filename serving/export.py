@@ -44,14 +44,16 @@ PARITY_TOLERANCE = 1e-5
 # Export
 
 
-def export_policy(source: str | Path, out: Path, guardrails: GuardrailConfig, name: str = "", parity_samples: int = 10_000) -> dict:
+def export_policy(source: str | Path, out: Path, guardrails: GuardrailConfig, name: str = "", parity_samples: int = 10_000,
+                  deterministic: bool = True) -> dict:
     """Write the artefact of the trained policy in ``source`` to the folder ``out``; returns the manifest.
 
     ``source`` is a bandit state (``.npz``, :meth:`bandits.base.LinearBandit.save`), a MaskablePPO
     model (``.zip``), or a rule table (a ``.yaml`` path or a table name such as ``rfm``). ``name``
     is the policy name in the manifest and the decision log (default: the learner's registry
     name, ``ppo``, or ``rules_<table>``). ``out`` must not exist or be empty: a served artefact
-    is never overwritten in place.
+    is never overwritten in place. ``deterministic`` (a PPO model only): the served policy acts on
+    its most probable action, as PPO acts in a comparison by default; false: it draws.
     """
     kind = source_kind(source)
     if not isinstance(parity_samples, int) or parity_samples < 1:
@@ -67,6 +69,8 @@ def export_policy(source: str | Path, out: Path, guardrails: GuardrailConfig, na
     try:
         model_file = tmp / MODEL_FILES[kind]
         spec, stats, parity = _WRITERS[kind](source, model_file, name, parity_samples)
+        if kind == "ppo":
+            spec["deterministic"] = bool(deterministic)
         spec["file"] = model_file.name
         model_sha = sha256_file(model_file)
         run = training_run(Path(source))
@@ -228,6 +232,7 @@ class ExportSettings(Protocol):
     policy: str
     out: str
     parity_samples: int
+    deterministic: bool
 
 
 def run_task(settings: ExportSettings, guardrails: GuardrailConfig, run_dir: Path) -> None:
@@ -236,7 +241,7 @@ def run_task(settings: ExportSettings, guardrails: GuardrailConfig, run_dir: Pat
         raise ConfigError("export.source: required; a bandit .npz (experiment.save_policies=true writes them), a MaskablePPO .zip or a rule table")
     out = Path(settings.out) if settings.out else run_dir / "artefact"
     try:
-        manifest = export_policy(settings.source, out, guardrails, settings.policy, settings.parity_samples)
+        manifest = export_policy(settings.source, out, guardrails, settings.policy, settings.parity_samples, settings.deterministic)
     except (ArtefactError, FileNotFoundError) as err:
         raise ConfigError(f"export: {err}") from None
     print(f"exported {manifest['policy']['kind']} policy {manifest['model_version']} to {out}; parity: {manifest['metrics']['parity']}")

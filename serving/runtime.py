@@ -6,8 +6,9 @@ simulator's training loop) to answer a request, so each kind of policy has a lig
 - ``ppo``: the MaskablePPO action network as ONNX, run by ONNX Runtime (:class:`OnnxPolicy`).
   The graph maps observations to action logits only; masking, softmax and sampling happen in
   numpy here, so the guardrail mask is applied by the same code for every policy and the graph
-  stays exactly SB3's network. The chosen action is drawn from the masked distribution, as
-  ``MaskablePPO.predict(deterministic=False)`` does, and its probability is the propensity.
+  stays exactly SB3's network. The chosen action is the most probable one (propensity 1), as a
+  comparison's PPO acts with ``policies.ppo.deterministic: true``, or with ``deterministic: false`` in
+  the manifest a draw from the masked distribution, whose probability is the propensity.
 - ``bandit``: the learner class itself (:mod:`bandits`, found through :mod:`policies.registry`),
   restored from its portable ``.npz`` state; it needs numpy and scipy only. It acts exactly as
   the live learner does.
@@ -33,7 +34,7 @@ import onnxruntime as ort
 
 from bandits.base import LinearBandit
 from policies import registry
-from policies.base import Decision, DecisionContext, Policy, sampled
+from policies.base import Decision, DecisionContext, Policy, deterministic, sampled
 from policies.rules import RuleTable
 from sim.catalogue import N_ACTIONS
 from sim.features import N_FEATURES
@@ -57,8 +58,9 @@ def masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 class OnnxPolicy(Policy):
     """A MaskablePPO policy exported to ONNX (see the module docstring)."""
 
-    def __init__(self, path: Path, name: str = "ppo"):
+    def __init__(self, path: Path, name: str = "ppo", deterministic: bool = False):
         self.name = name
+        self.deterministic = deterministic
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # requests run in parallel threads; one core each is enough for a small MLP
         options.inter_op_num_threads = 1
@@ -74,7 +76,8 @@ class OnnxPolicy(Policy):
         return masked_softmax(logits, mask.dense())
 
     def act(self, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> Decision:
-        return sampled(self.probabilities(obs, mask), context.rng)
+        probs = self.probabilities(obs, mask)
+        return deterministic(probs.argmax(axis=1)) if self.deterministic else sampled(probs, context.rng)
 
 
 def exportable_bandits() -> Iterator[tuple[str, type[LinearBandit]]]:
@@ -107,7 +110,8 @@ def _rules(path: Path, spec: dict) -> Policy:
 
 
 def _ppo(path: Path, spec: dict) -> Policy:
-    return OnnxPolicy(path, spec["name"])
+    """An artefact exported before the manifest said how it acts drew from its distribution: it still does."""
+    return OnnxPolicy(path, spec["name"], bool(spec.get("deterministic", False)))
 
 
 RUNTIMES: dict[str, Callable[[Path, dict], Policy]] = {"bandit": _bandit, "ppo": _ppo, "rules": _rules}

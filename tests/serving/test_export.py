@@ -78,6 +78,7 @@ def ppo_model(tmp_path_factory):
 
 
 def test_exported_ppo_gives_torchs_probabilities_on_10000_observations(ppo_model, tmp_path):
+    from policies.ppo.inference import PPOPolicy
     from serving import ppo_onnx
 
     env, model, source = ppo_model
@@ -101,8 +102,16 @@ def test_exported_ppo_gives_torchs_probabilities_on_10000_observations(ppo_model
     onnx_probs = served.probabilities(obs, mask)
     assert np.abs(torch_probs - onnx_probs).max() <= 1e-5
     assert (onnx_probs[~mask.dense()] == 0).all()
-    decision = served.act(obs, mask, DecisionContext(0, 0, np.random.default_rng(1), np.arange(len(obs))))
-    assert mask.allows(decision.actions).all()
+    context = DecisionContext(0, 0, np.random.default_rng(1), np.arange(len(obs)))
+    decision = served.act(obs, mask, context)  # the most probable action, as a comparison's PPO acts by default
+    live = PPOPolicy.from_file(source, deterministic=True).act(obs, mask, context)
+    np.testing.assert_array_equal(decision.actions, live.actions)
+    assert mask.allows(decision.actions).all() and (decision.propensity == 1).all()
+
+    export_policy(source, tmp_path / "drawing", GUARD, parity_samples=100, deterministic=False)
+    drawing = load_artefact(tmp_path / "drawing").policy
+    decision = drawing.act(obs, mask, DecisionContext(0, 0, np.random.default_rng(1), np.arange(len(obs))))
+    assert mask.allows(decision.actions).all() and (decision.actions != live.actions).any()
     np.testing.assert_allclose(decision.propensity, onnx_probs[np.arange(len(obs)), decision.actions])
 
 
@@ -391,7 +400,8 @@ def test_an_action_layout_of_another_length_names_the_first_position_and_what_is
 
 def test_a_ppo_export_describes_its_network_and_its_parity_check(ppo_model, tmp_path):
     manifest = export_policy(ppo_model[2], tmp_path / "artefact", GUARD, parity_samples=100)
-    assert manifest["policy"] == {"kind": "ppo", "name": "ppo", "class": "MaskablePPO", "net_arch": [32, 32], "file": "policy.onnx"}
+    assert manifest["policy"] == {"kind": "ppo", "name": "ppo", "class": "MaskablePPO", "net_arch": [32, 32], "file": "policy.onnx",
+                                  "deterministic": True}
     parity = manifest["metrics"]["parity"]
     assert set(parity) == {"observations", "max_abs_probability_diff", "tolerance"}
     assert parity["observations"] == 100 and parity["tolerance"] == 1e-5 and 0 <= parity["max_abs_probability_diff"] <= 1e-5

@@ -117,10 +117,11 @@ def test_training_with_a_teacher_starts_from_the_clone(tmp_path):
     assert first.timesteps == 0 and first.sends_per_shopper > 0.5  # blast's weekly e-mail, about one a week
 
 
-def test_a_teacher_that_must_learn_or_does_not_exist_is_refused_naming_the_key():
-    with pytest.raises(ConfigError, match=r"policies\.ppo\.clone='linucb': not a policy that acts without training; allowed: .*reference"):
-        composed("experiment=train_ppo", "policies.ppo.clone=linucb")
-    with pytest.raises(ConfigError, match=r"policies\.ppo\.clone='nobody'"):
-        composed("experiment=train_ppo", "policies.ppo.clone=nobody")
-    with pytest.raises(ConfigError, match=r"policies\.ppo\.clone_rounds=0: must be in \[1, 20\]"):
-        composed("experiment=train_ppo", "policies.ppo.clone_rounds=0")
+@pytest.mark.parametrize("override, message", [
+    ("policies.ppo.clone=linucb", r"policies\.ppo\.clone='linucb': not a policy that acts without training; allowed: .*reference"),
+    ("policies.ppo.clone=nobody", r"policies\.ppo\.clone='nobody'"),
+    ("policies.ppo.clone_rounds=0", r"policies\.ppo\.clone_rounds=0: must be in \[1, 20\]"),
+])
+def test_a_teacher_that_must_learn_or_does_not_exist_is_refused_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        composed("experiment=train_ppo", override)

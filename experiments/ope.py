@@ -152,7 +152,8 @@ def conditions(cfg: Config, path: Path, log: pd.DataFrame, rows: pd.DataFrame, c
     """The verdict's first paragraph: the log, the rows kept, the loggers (deterministic ones named), the candidate, the settings."""
     loggers = rows.groupby(rows["policy"].astype(str), sort=False)["propensity"]
     fixed = [p for p, prop in loggers if (prop == 1).all()]
-    unmatured = int((~log["matured"].to_numpy(dtype=bool)).sum())
+    loggers_kept = log["policy"].astype(str).isin(cfg.ope.log_policies).to_numpy() if cfg.ope.log_policies else np.ones(len(log), bool)
+    unmatured = int((~log["matured"].to_numpy(dtype=bool) & loggers_kept).sum())
     text = (f"Log `{path}`: {len(log):,} decisions, {len(rows):,} kept (matured, from "
             f"{', '.join(f'{p} ({n:,})' for p, n in loggers.size().items())}; {unmatured:,} unmatured left out), "
             f"{rows.groupby(['seed', 'shopper'], dropna=False).ngroups:,} shoppers. Candidate `{cfg.ope.candidate}`. Frequency cap "

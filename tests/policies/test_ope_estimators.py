@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policies.ope.estimators import ESTIMATORS, Logged, estimate, row_terms, shrunk, switched, tune
+from policies.ope.estimators import ESTIMATORS, MODEL_FIXED, Logged, estimate, row_terms, shrunk, switched, tune
 from policies.ope.reward_model import ActionCoding, cross_fit
 
 OBP = Path(__file__).parent / "data" / "obp_reference.npz"
@@ -86,21 +86,24 @@ def true_value() -> float:
 
 def test_ips_and_dr_are_unbiased_and_their_intervals_cover_the_truth():
     """200 logs of 2,000 rounds: the mean estimate lies within 3 standard errors of the truth, and the 95% intervals cover
-    it in at least 90% of the logs (found: IPS 92.5%, DR 95%; a percentile bootstrap of heavy-tailed weights undercovers a little)."""
+    it in at least 90% of the logs (found: IPS 92.5%, SNIPS 93.5%, DR 95%; a percentile bootstrap of heavy-tailed weights
+    undercovers a little). The intervals that hold the reward model fixed leave its error out and cover far less
+    (found: DM 27.5%, switch-DR 38%, DRos 39%), as docs/ope.md says."""
     truth, reps = true_value(), 200
     rng = np.random.default_rng(2024)
-    found = {k: [] for k in ("ips", "dr")}
-    covered = {k: 0 for k in found}
+    found = {k: [] for k in ESTIMATORS}
+    covered = {k: 0 for k in ESTIMATORS}
     for r in range(reps):
         data, groups = synthetic(2_000, rng)
         table = estimate(data, groups, replicates=200, seed=r).table.set_index("estimator")
-        for k in found:
+        for k in ESTIMATORS:
             found[k].append(table.loc[k, "value"])
             covered[k] += table.loc[k, "low"] <= truth <= table.loc[k, "high"]
-    for k, v in found.items():
-        v = np.asarray(v)
+    for k in ("ips", "dr"):
+        v = np.asarray(found[k])
         assert abs(v.mean() - truth) < 3 * v.std(ddof=1) / np.sqrt(reps), (k, v.mean(), truth)
         assert covered[k] / reps >= 0.90, (k, covered[k] / reps)
+    assert all(covered[k] / reps < 0.6 for k in MODEL_FIXED), covered
 
 
 def test_a_candidate_without_support_gets_a_warning_not_a_number():

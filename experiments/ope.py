@@ -35,6 +35,7 @@ from experiments.report import save_figure
 from experiments.schema import Config
 from policies.base import Policy
 from policies.decision_log import LogError, check_log
+from policies.ope.candidate import CandidateError
 from policies.ope.estimators import ESTIMATORS, MODEL_FIXED, Estimate, Logged, bootstrap, row_terms
 from policies.ope.evaluate import evaluate, shopper_groups
 from policies.registry import ON_MARKET, known_policies, make_policy
@@ -114,10 +115,17 @@ def ope(cfg: Config, run_dir: Path) -> Estimate:
     except LogError as e:
         raise ConfigError(str(e)) from None
     rows = selected(log, cfg.ope.log_policies, str(path))
-    cap, cap_source = logged_cap(path, cfg)
-    result, data = evaluate(policy, rows, cap, seed=run_seed(cfg), folds=cfg.ope.folds, ridge=cfg.ope.ridge, fit_rows=cfg.ope.fit_rows,
-                            replicates=cfg.ope.bootstrap, min_support=cfg.ope.min_support)
     codes = shopper_groups(rows)
+    shoppers = int(codes.max()) + 1 if len(rows) else 0
+    if shoppers < cfg.ope.folds:
+        raise ConfigError(f"ope.folds={cfg.ope.folds}: the kept rows of {path} ({len(rows):,} matured decisions) hold {shoppers} shopper(s); "
+                          f"cross-fitting needs at least one per fold")
+    cap, cap_source = logged_cap(path, cfg)
+    try:
+        result, data = evaluate(policy, rows, cap, seed=run_seed(cfg), folds=cfg.ope.folds, ridge=cfg.ope.ridge, fit_rows=cfg.ope.fit_rows,
+                                replicates=cfg.ope.bootstrap, min_support=cfg.ope.min_support)
+    except CandidateError as e:
+        raise ConfigError(f"ope.candidate={cfg.ope.candidate!r}: {e}") from None
     references = {"logged": interval_of(data.reward, codes, cfg)}
     if not result.warnings:
         dr = row_terms(data, result.tau, result.lam)[0][:, list(ESTIMATORS).index(HEADLINE)]

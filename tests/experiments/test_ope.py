@@ -11,6 +11,7 @@ from experiments import cli, schema
 from experiments.ope import FILES, ope
 from experiments.runner import run_policy
 from policies.decision_log import LogError, check_log
+from policies.registry import OPTIONAL
 from sim.config import ConfigError, GuardrailConfig
 from tests.conftest import small_config
 
@@ -98,6 +99,13 @@ def test_candidates_a_log_cannot_evaluate_are_refused_by_name(log_path, tmp_path
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.skipif(not OPTIONAL["vw"], reason="the vw extra is not installed")
+def test_a_randomised_candidate_that_cannot_say_its_probabilities_is_refused(log_path, tmp_path):
+    with pytest.raises(ConfigError, match=r"ope\.candidate='vw': policy 'vw': randomised \(propensities below 1\) and has no probabilities"):
+        ope(composed(f"ope.log={log_path}", "ope.candidate=vw", "ope.log_policies=[blast]"), tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
 BAD = [
     (lambda f: f.drop(columns="propensity"), r"column 'propensity' is missing; a decision log has the columns policy, seed"),
     (lambda f: f.drop(columns=["recency", "reward"]), r"column 'recency' is missing \(and 1 more\)"),
@@ -118,6 +126,14 @@ def test_a_bad_or_missing_column_is_an_error_naming_it_the_value_and_what_is_all
     check_log(log)  # the log as a run writes it passes
     with pytest.raises(LogError, match=message):
         check_log(breaks(log))
+
+
+def test_a_log_of_fewer_shoppers_than_folds_is_refused_naming_the_setting(log_path, tmp_path):
+    log = pd.read_parquet(log_path)
+    log[log.shopper.isin(log.shopper.unique()[:3])].to_parquet(tmp_path / "three.parquet", index=False)
+    with pytest.raises(ConfigError, match=r"ope\.folds=5: the kept rows of .*three\.parquet \([\d,]+ matured decisions\) hold 3 shopper\(s\)"):
+        ope(composed(f"ope.log={tmp_path / 'three.parquet'}", "ope.folds=5"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_bad_log_fails_the_task_before_anything_is_written(log_path, tmp_path):

@@ -256,7 +256,8 @@ def figure(result: Estimate, data: Logged, references: dict[str, tuple[float, fl
     if positive.size:
         right.hist(positive, bins=np.geomspace(positive.min(), positive.max() * 1.0001, 40), color="#1f77b4")
         right.set_xscale("log")
-    right.set(xlabel="importance weight w = pi_e / pi_b (positive ones)", ylabel="rows",
+        right.set_yscale("log")  # the few large weights that move IPS would not show beside the many small ones
+    right.set(xlabel="importance weight w = pi_e / pi_b (w > 0)", ylabel="rows (log scale)",
               title=f"support {result.support:.1%}, ESS {result.ess:,.0f} of {result.rows:,}")
     return fig
 

@@ -64,6 +64,28 @@ class CalibrationConfig:
 
 
 @dataclass
+class OpeConfig:
+    """Off-policy evaluation of a candidate on a decision log (``experiments/ope.py``, ``offerlab experiment=ope``)."""
+
+    log: str = ""
+    """the decision log: a run's ``decisions.parquet``, or a .parquet or .csv with the columns of policies/decision_log.py"""
+    candidate: str = "rules_rfm"
+    """the policy to evaluate, by registered name (its hyperparameters, a learner's ``state``, PPO's ``model_path``: ``policies.<name>``)"""
+    log_policies: list[str] = field(default_factory=list)
+    """evaluate on the rows these logging policies made (empty = every row); e.g. [random], the one that explores everything"""
+    folds: int = bounded(5, ge=2, le=20)
+    """K of the reward model's cross-fitting"""
+    ridge: float = bounded(1.0, gt=0.0)
+    """the reward model's ridge penalty (on standardised features)"""
+    fit_rows: int = bounded(50_000, ge=100)
+    """most rows each fold's reward model is fitted on (drawn at random from its training folds); every row is predicted"""
+    bootstrap: int = bounded(500, ge=50, le=10_000)
+    """bootstrap replicates of the intervals (shoppers resampled whole)"""
+    min_support: int = bounded(30, ge=1)
+    """fewest logged decisions the candidate could have made for an estimate to be given (else a warning, no number)"""
+
+
+@dataclass
 class ExportConfig:
     """A trained policy into an artefact folder (``serving/export.py``, ``offerlab experiment=export``)."""
 
@@ -113,6 +135,7 @@ class Config:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     policies: dict[str, Any] = field(default_factory=dict)
     """learners' hyperparameters by policy name, from configs/policy/<name>.yaml (``policies.linucb.alpha=2``)"""
+    ope: OpeConfig = field(default_factory=OpeConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
 

@@ -35,6 +35,11 @@ class RandomPolicy(Policy):
         actions, count = uniform_allowed(mask, context.rng)
         return Decision(actions, 1.0 / count)
 
+    def probabilities(self, obs: np.ndarray, mask: ActionMask) -> np.ndarray:
+        """(n, N_ACTIONS) ``1 / (1 + k O S)`` on each allowed action, 0 elsewhere (for off-policy evaluation)."""
+        allowed = mask.dense()
+        return allowed / allowed.sum(axis=1, keepdims=True)
+
 
 def uniform_allowed(mask: ActionMask, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One uniformly random allowed action per shopper (no contact included), and how many were allowed."""

@@ -27,7 +27,7 @@ import pandas as pd
 from policies.attribution import Decisions
 from sim.catalogue import ACTION_CHANNEL, CHANNEL_NAMES, N_ACTIONS
 from sim.features import FEATURE_NAMES
-from sim.guardrails import REFUSALS
+from sim.guardrails import REFUSALS, ActionMask, channel_mask
 
 LOG_COLUMNS: tuple[str, ...] = (
     "policy", "seed", "day", "shopper", *FEATURE_NAMES, "action", "propensity", "proposed_action", "proposed_propensity",
@@ -88,3 +88,62 @@ def audit(log: pd.DataFrame, frequency_cap_7d: int) -> list[str]:
     if unknown:
         problems.append(f"refusal: unknown reasons {sorted(unknown)}; known: {[r for r in REFUSALS if r]}")
     return problems
+
+
+class LogError(ValueError):
+    """A decision log that does not follow :data:`LOG_COLUMNS`: the message names the column, the value and what is allowed."""
+
+
+def _first_bad(log: pd.DataFrame, column: str, bad: np.ndarray, allowed: str, source: str) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        value = log[column].iloc[i]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise LogError(f"{source}: column {column!r} holds {value!r} (row {i:,}, one of {int(bad.sum()):,}); allowed: {allowed}")
+
+
+def check_log(log: pd.DataFrame, source: str = "decision log") -> None:
+    """Refuse a log whose columns or values break the schema of this module, naming the column, a bad value and its row.
+
+    Every column of :data:`LOG_COLUMNS` must be there (``policy``, ``seed`` and ``refusal`` may be
+    empty, as in a served log); the features, ``propensity`` and the ``reward`` of matured rows
+    must be finite numbers; actions must be actions; propensities lie in (0, 1]; ``matured`` is
+    true or false; ``refusal`` is one of :data:`sim.guardrails.REFUSALS`. What is consistent with
+    what (consent, the cap, refusals) is :func:`audit`'s.
+    """
+    missing = [c for c in LOG_COLUMNS if c not in log.columns]
+    if missing:
+        raise LogError(f"{source}: column {missing[0]!r} is missing{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
+                       f"a decision log has the columns {', '.join(LOG_COLUMNS)} (policies/decision_log.py)")
+    for column in (*FEATURE_NAMES, "propensity", "reward", "action", "proposed_action", "day"):
+        if not pd.api.types.is_numeric_dtype(log[column]) or pd.api.types.is_bool_dtype(log[column]):
+            first = log[column].iloc[0] if len(log) else None
+            raise LogError(f"{source}: column {column!r} holds {log[column].dtype} values such as {first!r}; allowed: numbers")
+    features = log[list(FEATURE_NAMES)].to_numpy()
+    finite = np.isfinite(features)
+    if not finite.all():
+        col = int(np.argwhere(~finite)[0][1])
+        _first_bad(log, FEATURE_NAMES[col], ~finite[:, col], "finite numbers", source)
+    for column in ("action", "proposed_action"):
+        a = log[column].to_numpy(dtype=np.float64)
+        _first_bad(log, column, ~((a >= 0) & (a < N_ACTIONS) & (a == np.round(a))), f"whole numbers 0..{N_ACTIONS - 1}", source)
+    p = log["propensity"].to_numpy(dtype=np.float64)
+    _first_bad(log, "propensity", ~((p > 0) & (p <= 1)), "probabilities in (0, 1]", source)
+    matured = log["matured"]
+    if not pd.api.types.is_bool_dtype(matured):
+        _first_bad(log, "matured", ~matured.isin([0, 1]).to_numpy(), "true or false", source)
+    reward = log["reward"].to_numpy(dtype=np.float64)
+    _first_bad(log, "reward", matured.to_numpy(dtype=bool) & ~np.isfinite(reward), "finite numbers where matured is true", source)
+    refusal = log["refusal"].fillna("")
+    _first_bad(log, "refusal", ~refusal.isin(REFUSALS).to_numpy(), f"empty or one of {', '.join(r for r in REFUSALS if r)}", source)
+
+
+def logged_mask(log: pd.DataFrame, frequency_cap_7d: int) -> ActionMask:
+    """The guardrail mask each logged decision was made under, from its observation alone.
+
+    A logged shopper was present (:mod:`experiments.runner` decides for present shoppers only;
+    the service for the customers it is asked about), so the mask is consent on the channel and
+    fewer than ``frequency_cap_7d`` contacts in the last 7 days, as :func:`sim.guardrails.channel_mask` makes it.
+    """
+    consent = log[[f"consent_{h}" for h in CHANNEL_NAMES]].to_numpy() == 1
+    return ActionMask(channel_mask(consent, np.ones(len(log), dtype=bool), log["contacts_7d"].to_numpy(), frequency_cap_7d))

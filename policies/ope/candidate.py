@@ -7,8 +7,10 @@ every action. Three kinds of policy can:
   estimated from posterior draws for Thompson sampling, as each documents);
 - a policy with ``probabilities(obs, mask)`` (PPO, an exported ONNX policy, :class:`policies.baselines.RandomPolicy`);
 - a deterministic policy: one whose every :class:`policies.base.Decision` carries propensity 1
-  (no contact, ``blast``, the rule tables). By the policy contract a propensity of 1 is
-  :math:`\pi(a|x) = 1`, so its distribution is all mass on the action it chose.
+  (no contact, ``blast``, the rule tables, PPO acting on its most probable action as it does by
+  default). By the policy contract a propensity of 1 is :math:`\pi(a|x) = 1`, so its distribution
+  is all mass on the action it chose; a policy that says it is ``deterministic`` is taken at its
+  word before its ``probabilities()``, which describe the distribution it would draw from.
 
 Any other policy (a randomised one that cannot say its probabilities) is refused. Policies that
 read the market's latent state (the oracle, the reference) are refused by the caller, as a log does
@@ -68,9 +70,9 @@ def weekdays(obs: np.ndarray) -> np.ndarray:
 
 def distribution(policy: Policy, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> np.ndarray:
     """(n, N_ACTIONS) :math:`\\pi_e(\\cdot|x)` of ``policy`` on one batch, checked to be a distribution over its allowed actions."""
-    if hasattr(policy, "action_probabilities"):
+    if hasattr(policy, "action_probabilities") and not getattr(policy, "deterministic", False):
         probs = policy.action_probabilities(obs, mask, context)
-    elif hasattr(policy, "probabilities"):
+    elif hasattr(policy, "probabilities") and not getattr(policy, "deterministic", False):
         probs = policy.probabilities(obs, mask)
     else:
         decision = policy.act(obs, mask, context)

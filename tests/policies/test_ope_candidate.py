@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policies.base import Decision, DecisionContext, Policy
+from policies.base import Decision, DecisionContext, Policy, deterministic
 from policies.baselines import Blast, RandomPolicy
 from policies.decision_log import logged_mask
 from policies.ope.candidate import MARKET_CODING, WEEKDAY_COLUMNS, CandidateError, candidate_inputs, distribution, weekdays
@@ -51,6 +51,20 @@ def test_a_deterministic_policy_puts_all_its_mass_on_the_action_it_takes(batch):
     actions = blast.act(obs, mask, ctx).actions
     assert (actions > 0).any()
     np.testing.assert_array_equal(probs, np.eye(N_ACTIONS)[actions])
+
+
+def test_a_policy_that_acts_on_its_most_probable_action_is_evaluated_as_it_acts(batch):
+    """PPO acting deterministically (its default) still has probabilities() of the distribution it would draw from."""
+    obs, mask, ctx = batch
+
+    class MostProbable(RandomPolicy):
+        deterministic = True
+
+        def act(self, obs, mask, context):
+            return deterministic(np.where(mask.channel_ok[:, 0], 1, 0))
+
+    probs = distribution(MostProbable(), obs, mask, ctx)
+    np.testing.assert_array_equal(probs, np.eye(N_ACTIONS)[np.where(mask.channel_ok[:, 0], 1, 0)])
 
 
 def test_random_gives_the_probability_it_logs_to_every_allowed_action(batch):

@@ -104,17 +104,35 @@ def test_labels_are_allowed_actions_on_present_shoppers():
     assert len(both) == 2 * len(labels)
 
 
-def test_training_with_a_teacher_starts_from_the_clone(tmp_path):
+TRAINED = PPOConfig(train_shoppers=100, eval_shoppers=100, total_timesteps=2 * 12 * 112, batch_size=256, n_epochs=1, eval_every=10**9,
+                    checkpoint_every=12 * 112, eval_markets=1, clone="blast", clone_rounds=2, clone_shoppers=150, clone_epochs=30,
+                    deterministic=True)
+"""a clone of blast, then two 12-day rollouts of PPO on the 112 rows of a 100-shopper market, a checkpoint after the first"""
+TRAINING_MARKET = small_config(size=100, horizon=12)
+
+
+@pytest.fixture(scope="module")
+def cloned_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cloned")
+    train(TRAINED, TRAINING_MARKET, GUARD, out)
+    return out
+
+
+def test_training_with_a_teacher_starts_from_the_clone(cloned_run):
     """The first evaluation (before any PPO update) is the clone's, and the report says how well it copies."""
-    config = PPOConfig(train_shoppers=100, eval_shoppers=100, total_timesteps=12 * 112, batch_size=256, n_epochs=1, eval_every=10**9,
-                       checkpoint_every=10**9, eval_markets=1, clone="blast", clone_rounds=2, clone_shoppers=150, clone_epochs=30,
-                       deterministic=True)
-    market = small_config(size=100, horizon=12)
-    train(config, market, GUARD, tmp_path)
-    report = json.loads((tmp_path / "clone.json").read_text())
+    report = json.loads((cloned_run / "clone.json").read_text())
     assert report["teacher"] == "blast" and report["rounds"] == 2 and report["agreement"] > 0.95
-    first = pd.read_csv(tmp_path / "evaluations.csv").iloc[0]
+    first = pd.read_csv(cloned_run / "evaluations.csv").iloc[0]
     assert first.timesteps == 0 and first.sends_per_shopper > 0.5  # blast's weekly e-mail, about one a week
+
+
+def test_a_run_resumed_after_the_clone_reaches_the_parameters_of_the_uninterrupted_one(cloned_run, tmp_path):
+    """A checkpoint holds the cloned and partly trained network: resuming neither clones again nor loses the clone."""
+    (checkpoint,) = (cloned_run / "checkpoints").iterdir()
+    train(dataclasses.replace(TRAINED, resume_from=str(checkpoint)), TRAINING_MARKET, GUARD, tmp_path / "resumed")
+    assert not (tmp_path / "resumed" / "clone.json").exists()
+    straight, resumed = (MaskablePPO.load(p / "final_model.zip", device="cpu").policy.state_dict() for p in (cloned_run, tmp_path / "resumed"))
+    assert all(th.equal(straight[k], resumed[k]) for k in straight)
 
 
 @pytest.mark.parametrize("override, message", [

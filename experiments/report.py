@@ -263,7 +263,7 @@ def write_report(comparison: pd.DataFrame, daily: pd.DataFrame, header: str, run
             ahead.append(f"- {policy}: " + (f"ahead of {best} in cumulative incremental profit from day {day} on" if day is not None else f"never ahead of {best} for good"))
         if ahead:
             lines += ["", f"## When does a policy pull ahead of {best}?", "", *ahead]
-    if mix is not None and "archetype" in mix:
+    if mix is not None:
         senders = [p for p in comparison.policy if (is_learner(p) or p == REFERENCE)
                    and mix[(mix.policy == p) & (mix.archetype == EVERYONE)].sends.sum() > 0]
         if senders:

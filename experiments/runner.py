@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from experiments.workers import process_pool
 from policies.attribution import Attribution, Decisions
-from policies.base import DecisionContext, Policy
+from policies.base import MarketDay, Policy
 from policies.decision_log import log_frame
 from policies.registry import make_policy
 from sim.catalogue import ACTION_CHANNEL, ACTION_OFFER, ACTION_SLOT, N_ACTIONS
@@ -112,23 +112,15 @@ def _run(
     exploration = np.zeros(horizon)
     decide = learn = 0.0
     for t in range(horizon):
-        rows = np.flatnonzero(market.present)
-        obs = market.observe(rows)
-        mask = market.action_mask().subset(rows)
-        ctx = DecisionContext(day=t, weekday=market.calendar.weekday(t), rng=market.streams.rng("policy", t), rows=rows)
+        day = MarketDay.of(market)
+        rows, obs = day.rows, day.obs
         start = time.perf_counter()
-        decision = policy.act(obs, mask, ctx)
+        decision = policy.act(obs, day.mask, day.context)
         decide += time.perf_counter() - start
         exploration[t] = getattr(policy, "exploration", 0.0)
         if decision.actions.shape != (rows.size,):
             raise ValueError(f"policy {policy_name}: returned {decision.actions.shape} actions for {rows.size} shoppers")
-        proposed = np.zeros(n, dtype=np.int64)
-        proposed[rows] = decision.actions
-        priority = None
-        if decision.priority is not None:
-            priority = np.zeros(n)
-            priority[rows] = decision.priority
-        market.step(proposed, priority)
+        day.step(market, decision)
         out = market.outcome
         profit_by_row += out.profit
         purchases_by_row += out.purchases

@@ -12,10 +12,14 @@ import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.guardrails import ActionMask
+
+if TYPE_CHECKING:
+    from sim.market import MarketModel
 
 
 @dataclass
@@ -28,6 +32,36 @@ class DecisionContext:
     rng: np.random.Generator
     rows: np.ndarray
     """market rows of the shoppers being decided for (the oracle reads latent traits by row)"""
+
+
+@dataclass
+class MarketDay:
+    """A simulated day as a policy meets it: the shoppers present, their observations, their guardrail mask and the
+    context, and the step of the market on the policy's decision. The runner and the cloning of PPO's actor both let
+    policies decide simulated days; this is the one copy of how."""
+
+    rows: np.ndarray
+    obs: np.ndarray
+    mask: ActionMask
+    context: DecisionContext
+
+    @classmethod
+    def of(cls, market: MarketModel) -> MarketDay:
+        """Today on ``market``: its present shoppers, and the day's own policy random stream (keyed by seed and day)."""
+        t = market.day
+        rows = np.flatnonzero(market.present)
+        context = DecisionContext(day=t, weekday=market.calendar.weekday(t), rng=market.streams.rng("policy", t), rows=rows)
+        return cls(rows, market.observe(rows), market.action_mask().subset(rows), context)
+
+    def step(self, market: MarketModel, decision: Decision) -> None:
+        """Simulate the day on ``decision``: its proposals (and priorities) on these rows, no contact on every other row."""
+        proposed = np.zeros(market.n_rows, dtype=np.int64)
+        proposed[self.rows] = decision.actions
+        priority = None
+        if decision.priority is not None:
+            priority = np.zeros(market.n_rows)
+            priority[self.rows] = decision.priority
+        market.step(proposed, priority)
 
 
 @dataclass

@@ -70,9 +70,10 @@ def weekdays(obs: np.ndarray) -> np.ndarray:
 
 def distribution(policy: Policy, obs: np.ndarray, mask: ActionMask, context: DecisionContext) -> np.ndarray:
     """(n, N_ACTIONS) :math:`\\pi_e(\\cdot|x)` of ``policy`` on one batch, checked to be a distribution over its allowed actions."""
-    if hasattr(policy, "action_probabilities") and not getattr(policy, "deterministic", False):
+    drawing = not getattr(policy, "deterministic", False)  # a deterministic policy acts on one action, whatever it could draw
+    if drawing and hasattr(policy, "action_probabilities"):
         probs = policy.action_probabilities(obs, mask, context)
-    elif hasattr(policy, "probabilities") and not getattr(policy, "deterministic", False):
+    elif drawing and hasattr(policy, "probabilities"):
         probs = policy.probabilities(obs, mask)
     else:
         decision = policy.act(obs, mask, context)

@@ -34,7 +34,7 @@ import numpy as np
 import torch as th
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 
-from policies.base import DecisionContext, Policy
+from policies.base import DecisionContext, MarketDay, Policy
 from policies.ppo.inference import PPOPolicy
 from policies.registry import make_policy
 from sim.config import GuardrailConfig, MarketConfig
@@ -91,20 +91,11 @@ def label(teacher_name: str, market_config: MarketConfig, guardrails: GuardrailC
     market = MarketModel(market_config, guardrails, seed=seed)
     teacher = make_policy(teacher_name, market)
     parts: list[Labels] = []
-    for t in range(market_config.horizon_days):
-        rows = np.flatnonzero(market.present)
-        obs, mask = market.observe(rows), market.action_mask().subset(rows)
-        ctx = DecisionContext(day=t, weekday=market.calendar.weekday(t), rng=market.streams.rng("policy", t), rows=rows)
-        choice = teacher.act(obs, mask, ctx)
-        parts.append(Labels(obs, mask.channel_ok, np.where(mask.allows(choice.actions), choice.actions, 0).astype(np.int64)))
-        acting = choice if student is None else student.act(obs, mask, ctx)
-        proposed = np.zeros(market.n_rows, dtype=np.int64)
-        proposed[rows] = acting.actions
-        priority = None
-        if acting.priority is not None:
-            priority = np.zeros(market.n_rows)
-            priority[rows] = acting.priority
-        market.step(proposed, priority)
+    for _ in range(market_config.horizon_days):
+        day = MarketDay.of(market)
+        choice = teacher.act(day.obs, day.mask, day.context)
+        parts.append(Labels(day.obs, day.mask.channel_ok, np.where(day.mask.allows(choice.actions), choice.actions, 0).astype(np.int64)))
+        day.step(market, choice if student is None else student.act(day.obs, day.mask, day.context))
     return Labels.concat(parts)
 
 

@@ -70,11 +70,11 @@ def logged_cap(path: Path, cfg: Config) -> tuple[int, str]:
 def candidate(cfg: Config) -> Policy:
     """The policy ``ope.candidate`` names, built as a run builds it; a kind a log cannot evaluate is refused by name."""
     name = cfg.ope.candidate
+    allowed = ", ".join(p for p in known_policies() if p not in ON_MARKET)
     if name in ON_MARKET:
-        raise ConfigError(f"ope.candidate={name!r}: reads the market's latent state, which a decision log does not hold; "
-                          f"allowed: {', '.join(p for p in known_policies() if p not in ON_MARKET)}")
+        raise ConfigError(f"ope.candidate={name!r}: reads the market's latent state, which a decision log does not hold; allowed: {allowed}")
     if name not in known_policies():
-        raise ConfigError(f"ope.candidate={name!r}: unknown; allowed: {', '.join(p for p in known_policies() if p not in ON_MARKET)}")
+        raise ConfigError(f"ope.candidate={name!r}: unknown; allowed: {allowed}")
     try:
         return make_policy(name, None, cfg.policies.get(name))
     except (ValueError, FileNotFoundError) as e:

@@ -37,11 +37,13 @@ LEARNERS = ("linucb", "thompson")
 HORIZONS = (0, 30, 90, 365)
 
 
-def market(name: str, shoppers: int) -> tuple[MarketConfig, GuardrailConfig]:
-    """The preset ``market=<name>`` with ``shoppers`` shoppers, and the default guardrails."""
+def market(name: str, shoppers: int = 0) -> tuple[MarketConfig, GuardrailConfig]:
+    """The preset ``market=<name>`` with ``shoppers`` shoppers (0: the preset's own number), and the default guardrails."""
     schema.register()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = schema.to_config(compose(config_name="config", overrides=[f"market={name}"]))
+    if not shoppers:
+        return cfg.market, cfg.guardrails
     return dataclasses.replace(cfg.market, population=dataclasses.replace(cfg.market.population, size=shoppers)), cfg.guardrails
 
 

@@ -158,27 +158,38 @@ def group_codes(groups: np.ndarray | None, n: int) -> np.ndarray:
     return np.unique(groups, return_inverse=True)[1].reshape(-1)
 
 
-def bootstrap(num: np.ndarray, den: np.ndarray, codes: np.ndarray, replicates: int, rng: np.random.Generator,
-              level: float = 0.95, block: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap interval of each column's ratio :math:`\\sum \\text{num} / \\sum \\text{den}`, resampling groups.
+def replicates(num: np.ndarray, den: np.ndarray, codes: np.ndarray, count: int, rng: np.random.Generator, block: int = 64) -> np.ndarray:
+    """(count, columns) bootstrap replicates of each column's ratio :math:`\\sum \\text{num} / \\sum \\text{den}`, resampling groups.
 
     Groups are drawn with replacement, as many as there are: replicate b counts group g
     :math:`k_{bg}` times and estimates :math:`\\sum_g k_{bg} N_g / \\sum_g k_{bg} D_g` with the group sums
-    :math:`N_g, D_g`. ``block`` replicates are drawn at a time, to bound the memory of the counts.
+    :math:`N_g, D_g`. ``block`` replicates are drawn at a time, to bound the memory of the counts. The draws
+    depend on ``rng`` and the number of groups only, so two candidates' terms on the same rows, resampled
+    from equal generators, give paired replicates (their differences bootstrap a paired difference).
     """
     groups = int(codes.max()) + 1
     sums_num = np.stack([np.bincount(codes, weights=num[:, j], minlength=groups) for j in range(num.shape[1])], axis=1)
     sums_den = np.stack([np.bincount(codes, weights=den[:, j], minlength=groups) for j in range(den.shape[1])], axis=1)
     estimates = []
-    for start in range(0, replicates, block):
-        b = min(block, replicates - start)
+    for start in range(0, count, block):
+        b = min(block, count - start)
         picks = rng.integers(0, groups, size=(b, groups))
         counts = np.stack([np.bincount(p, minlength=groups) for p in picks]).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             estimates.append((counts @ sums_num) / (counts @ sums_den))
-    boot = np.concatenate(estimates)
+    return np.concatenate(estimates)
+
+
+def percentile_interval(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval of each column of bootstrap replicates (NaN replicates left out)."""
     tail = (1 - level) / 2
     return np.nanquantile(boot, tail, axis=0), np.nanquantile(boot, 1 - tail, axis=0)
+
+
+def bootstrap(num: np.ndarray, den: np.ndarray, codes: np.ndarray, count: int, rng: np.random.Generator,
+              level: float = 0.95, block: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval of each column's ratio :math:`\\sum \\text{num} / \\sum \\text{den}` (:func:`replicates`)."""
+    return percentile_interval(replicates(num, den, codes, count, rng, block), level)
 
 
 @dataclass(frozen=True)

@@ -65,3 +65,7 @@ def _discard_scaffold(run_dir: Path) -> None:
 
 def main() -> None:
     _main()
+
+
+if __name__ == "__main__":  # python -m experiments.cli, as the offerlab command
+    main()

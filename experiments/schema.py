@@ -85,6 +85,40 @@ class OpeConfig:
     """fewest logged decisions the candidate could have made for an estimate to be given (else a warning, no number)"""
 
 
+HILLSTROM_FEATURES = ["recency", "history", "mens", "womens", "zip_code", "newbie", "channel"]
+"""the Hillstrom customers' observable columns (sim/customers.py): what was known of them before the e-mail"""
+
+
+@dataclass
+class UpliftEvalConfig:
+    """An uplift model fitted on one randomised log, judged on another (``experiments/uplift_eval.py``, ``offerlab experiment=uplift_eval``)."""
+
+    log: str = "hillstrom"
+    """the log to judge on: ``hillstrom`` (the shipped test, with a ``half`` column), or a .parquet/.csv randomised log"""
+    eval_where: list[str] = field(default_factory=lambda: ["half=holdout"])
+    """``column=value`` conditions the judged rows meet (empty = every row)"""
+    train: str = ""
+    """the log to fit on, as ``log`` (empty = ``log`` itself)"""
+    train_where: list[str] = field(default_factory=lambda: ["half=fit"])
+    """``column=value`` conditions the training rows meet (empty = every row); keep them apart from the judged rows"""
+    treatment: str = "segment"
+    """the column of assigned arms"""
+    control: str = "No E-Mail"
+    """the control's label in the treatment column (compared as text)"""
+    arms: list[str] = field(default_factory=list)
+    """the treatments' labels, in order (empty = every other label, sorted)"""
+    outcome: str = "visit"
+    """the outcome column: 0/1 or an amount"""
+    features: list[str] = field(default_factory=lambda: list(HILLSTROM_FEATURES))
+    """columns known before the assignment; text columns are one-hot encoded"""
+    model: str = "t"
+    """the learner of uplift/models.py: t (T-learner) or x (X-learner)"""
+    k: float = bounded(0.1, gt=0.0, le=1.0)
+    """the share of customers uplift@k targets"""
+    bootstrap: int = bounded(1000, ge=50, le=10_000)
+    """bootstrap resamples of the intervals"""
+
+
 @dataclass
 class ExportConfig:
     """A trained policy into an artefact folder (``serving/export.py``, ``offerlab experiment=export``)."""
@@ -136,6 +170,7 @@ class Config:
     policies: dict[str, Any] = field(default_factory=dict)
     """learners' hyperparameters by policy name, from configs/policy/<name>.yaml (``policies.linucb.alpha=2``)"""
     ope: OpeConfig = field(default_factory=OpeConfig)
+    uplift_eval: UpliftEvalConfig = field(default_factory=UpliftEvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from experiments import compare, ope, shop_size, simulate, train_ppo
+from experiments import compare, ope, shop_size, simulate, train_ppo, uplift_eval
 from experiments.calibration import fit, replay
 from experiments.schema import Config
 
@@ -26,6 +26,7 @@ TASKS: dict[str, Callable[[Config, Path], None]] = {
     "compare": compare.run_task,
     "shop_size": shop_size.run_task,
     "ope": ope.run_task,
+    "uplift_eval": uplift_eval.run_task,
     "simulate": simulate.run_task,
     "train_ppo": train_ppo.run_task,
     "hillstrom_fit": fit.run_task,

@@ -40,15 +40,17 @@ Scores: relative error :math:`|\hat V - V| / |V|`, the share of seeds whose 95% 
 the truth (coverage), and the Spearman rank correlation of estimated and true values over the
 candidates of one log (what a shop uses OPE for: picking the best), averaged over logs.
 
-Run on demand (about an hour on 2 cores): ``python -m studies.ope_truth [--seeds 0 1 2 3 4]
+Run on demand (about 40 minutes on 2 cores): ``python -m studies.ope_truth [--seeds 0 1 2 3 4]
 [--log-shoppers 1000] [--jobs 2] [--out DIR]``; writes ``truth.csv`` (every estimate beside its
-truth) and ``truth.md`` (the tables) to ``--out``; docs/results/ope.md holds the run.
+truths), ``run.json`` (the conditions) and ``truth.md`` (the tables; ``--report`` writes it again from
+the other two) to ``--out``; docs/results/ope.md holds the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -274,7 +276,7 @@ def _task(job: tuple[Callable, tuple]) -> dict:
     return function(*args)
 
 
-def ope_rows(logger: str, seed: int, own: dict, setup: Setup, truths: dict, horizon_truth: dict) -> list[dict]:
+def ope_rows(logger: str, seed: int, own: dict, setup: Setup, truths: dict, horizon_truth: dict, own_reward: dict) -> list[dict]:
     """Every candidate of ``logger``'s log of ``seed``, by every estimator, beside the truths: one row per
     (candidate, estimand, estimator)."""
     log = own["log"]
@@ -294,7 +296,7 @@ def ope_rows(logger: str, seed: int, own: dict, setup: Setup, truths: dict, hori
         truth, truth_se = truths[(logger, name, seed)]
         base_truth = truths[(logger, BASELINE, seed)][0]
         common = {"logger": logger, "candidate": name, "seed": seed, "support": est.support, "ess": est.ess, "rows": est.rows,
-                  "decisions_per_shopper": decisions_per_shopper}
+                  "decisions_per_shopper": decisions_per_shopper, "own_per_decision": own_reward[(name, seed)]}
         table = est.table.set_index("estimator")
         if est.warnings or base_num is None:
             diff_value = diff_low = diff_high = np.full(len(ESTIMATORS), np.nan)
@@ -314,19 +316,30 @@ def ope_rows(logger: str, seed: int, own: dict, setup: Setup, truths: dict, hori
     return rows
 
 
-def scores(table: pd.DataFrame) -> pd.DataFrame:
-    """Per estimand and estimator: median relative error, coverage of the 95% intervals, mean rank correlation, and how
-    many (logger, candidate, seed) cells got no estimate."""
+def scores(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per ``by`` and estimator: median relative error, coverage of the 95% intervals, mean rank correlation over the
+    logs (a log: one logger on one seed), and how many (logger, candidate, seed) cells got no estimate."""
     out = []
-    for (estimand, estimator), t in table.groupby(["estimand", "estimator"], sort=False):
+    for key, t in table.groupby([*by, "estimator"], sort=False):
         given = t.dropna(subset=["estimate"])
         rel = (given["estimate"] - given["truth"]).abs() / given["truth"].abs()
         covered = (given["low"] <= given["truth"]) & (given["truth"] <= given["high"])
         ranks = [spearmanr(g["estimate"], g["truth"]).statistic for _, g in given.groupby(["logger", "seed"]) if len(g) > 2]
-        out.append({"estimand": estimand, "estimator": estimator, "cells": len(t), "no_estimate": len(t) - len(given),
+        out.append({**dict(zip([*by, "estimator"], key)), "cells": len(t), "no_estimate": len(t) - len(given),
                     "median_relative_error": float(rel.median()), "coverage": float(covered.mean()),
                     "mean_rank_correlation": float(np.nanmean(ranks)) if ranks else np.nan})
     return pd.DataFrame(out)
+
+
+def score_lines(s: pd.DataFrame, first: str | None = None) -> list[str]:
+    head = f"| {first} " if first else ""
+    lines = [head + "| estimator | median relative error | coverage of the 95% interval | mean rank correlation | no estimate |",
+             ("|---" if first else "") + "|---|---:|---:|---:|---:|"]
+    for r in s.itertuples():
+        lead = f"| {getattr(r, first)} " if first else ""
+        lines.append(lead + f"| {ESTIMATORS[r.estimator]} | {r.median_relative_error:.1%} | {r.coverage:.0%} | "
+                     f"{r.mean_rank_correlation:+.2f} | {r.no_estimate} of {r.cells} |")
+    return lines
 
 
 def cell_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -338,23 +351,36 @@ def cell_table(table: pd.DataFrame) -> pd.DataFrame:
         seeds=("seed", "count"), support=("support", "mean"), ess=("ess", "mean")).reset_index()
 
 
-def markdown(table: pd.DataFrame, extra: pd.DataFrame, seeds: list[int], setup: Setup, seconds: float) -> str:
-    """The tables of the results page, from ``truth.csv``."""
+def gap_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (logger, candidate), means over seeds: the per-decision truth (with its standard error), the candidate's own
+    run's reward per logged decision, the horizon truth, and the probes' extrapolation to the horizon."""
+    t = table[table["estimator"] == "dr"]
+    per = t[t["estimand"] == "per_decision_7d"].groupby(["logger", "candidate"], sort=False)
+    hor = t[t["estimand"] == "horizon_incremental"].set_index(["logger", "candidate", "seed"])
+    out = []
+    for (logger, cand), g in per:
+        h = hor.loc[[(logger, cand, s) for s in g["seed"]]]
+        out.append({"logger": logger, "candidate": cand, "per_decision": g["truth"].mean(),
+                    "per_decision_se": float(np.sqrt((g["truth_se"] ** 2).sum()) / len(g)), "own_per_decision": g["own_per_decision"].mean(),
+                    "horizon": h["truth"].mean(), "extrapolated": h["extrapolated_truth"].mean()})
+    return pd.DataFrame(out)
+
+
+def report(out: Path) -> str:
+    """``truth.md`` from ``truth.csv`` (and the conditions in ``run.json``) in ``out``: the tables of the results page."""
+    table = pd.read_csv(out / "truth.csv")
+    run = json.loads((out / "run.json").read_text())
     lines = ["# OPE against the simulator's truth", "",
-             f"Default market ({setup.config.population.size:,} shoppers, {setup.config.horizon_days} days), seeds {seeds}, "
-             f"{setup.log_shoppers:,} logged shoppers per run; {time.strftime('%Y-%m-%d')}, {seconds / 60:.1f} min wall.", ""]
+             f"Default market ({run['shoppers']:,} shoppers, {run['horizon_days']} days), seeds {run['seeds']}, {run['log_shoppers']:,} "
+             f"logged shoppers per run; {run['date']}, {run['seconds'] / 60:.1f} min wall.", ""]
     for estimand, title in ESTIMANDS.items():
-        s = scores(table[table["estimand"] == estimand])
-        lines += [f"## {title}: scores over every (logger, candidate, seed)", "",
-                  "| estimator | median relative error | coverage of the 95% interval | mean rank correlation | no estimate |",
-                  "|---|---:|---:|---:|---:|"]
-        lines += [f"| {ESTIMATORS[r.estimator]} | {r.median_relative_error:.1%} | {r.coverage:.0%} | {r.mean_rank_correlation:+.2f} | "
-                  f"{r.no_estimate} of {r.cells} |" for r in s.itertuples()]
-        cells = cell_table(table[table["estimand"] == estimand])
-        lines += ["", f"## {title}: mean over seeds (seeds whose interval holds the truth)", "",
+        part = table[table["estimand"] == estimand]
+        lines += [f"## {title}: scores over every (logger, candidate, seed)", "", *score_lines(scores(part, [])), "",
+                  f"## {title}: scores by logger", "", *score_lines(scores(part, ["logger"]), "logger"), ""]
+        lines += [f"## {title}: mean over seeds (seeds whose interval holds the truth)", "",
                   "| logger | candidate | truth | support | ESS | " + " | ".join(ESTIMATORS[k] for k in ESTIMATORS) + " |",
                   "|---|---|---:|---:|---:|" + "---:|" * len(ESTIMATORS)]
-        for (logger, cand), g in cells.groupby(["logger", "candidate"], sort=False):
+        for (logger, cand), g in cell_table(part).groupby(["logger", "candidate"], sort=False):
             g = g.set_index("estimator")
             first = g.iloc[0]
             vals = " | ".join("-" if g.loc[k, "given"] == 0 else f"{g.loc[k, 'estimate']:.2f} ({int(g.loc[k, 'covered'])}/{int(g.loc[k, 'seeds'])})"
@@ -365,7 +391,7 @@ def markdown(table: pd.DataFrame, extra: pd.DataFrame, seeds: list[int], setup: 
               "| logger | candidate | per decision, true (probes) | its own run, per logged decision | horizon: true | "
               "horizon: the probes extrapolated |", "|---|---|---:|---:|---:|---:|"]
     lines += [f"| {r.logger} | {r.candidate} | {r.per_decision:.2f} ± {1.96 * r.per_decision_se:.2f} | {r.own_per_decision:.2f} | "
-              f"{r.horizon:.2f} | {r.extrapolated:.2f} |" for r in extra.itertuples()]
+              f"{r.horizon:.2f} | {r.extrapolated:.2f} |" for r in gap_table(table).itertuples()]
     return "\n".join(lines) + "\n"
 
 
@@ -376,7 +402,12 @@ def main() -> None:
     parser.add_argument("--shoppers", type=int, default=0, help="market size (0: the default market's)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("ope_truth"))
+    parser.add_argument("--report", action="store_true", help="only write truth.md again from --out's truth.csv and run.json")
     args = parser.parse_args()
+    if args.report:
+        write_text(report(args.out), args.out / "truth.md")
+        print((args.out / "truth.md").read_text())
+        return
     start = time.perf_counter()
     config, guardrails = market("default", args.shoppers)
     if guardrails.daily_budget:
@@ -397,32 +428,17 @@ def main() -> None:
             base = {s: own[(BASELINE, s)]["profit"] for s in args.seeds}
             horizon_truth = {("thompson" if n == "thompson_frozen" else n, s): (own[(n, s)]["profit"] - base[s]) / own[(n, s)]["shoppers"]
                              for n in [*LOGGERS[:3], "thompson_frozen", ORACLE] for s in args.seeds}
-            rows = [r for part in pool.map(_task, [(ope_rows, (lg, s, own[(lg, s)], setup, truths, horizon_truth))
+            own_reward = {("thompson" if n == "thompson_frozen" else n, s): float(own[(n, s)]["log"].query("matured")["reward"].mean())
+                          for n in own_names if n != "thompson" for s in args.seeds}  # the candidate thompson is the frozen one
+            rows = [r for part in pool.map(_task, [(ope_rows, (lg, s, own[(lg, s)], setup, truths, horizon_truth, own_reward))
                                                    for lg in LOGGERS for s in args.seeds]) for r in part]
-    table = pd.DataFrame(rows)
-    extra = gap_table(table, own)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_table(table, args.out / "truth.csv")
-    text = markdown(table, extra, args.seeds, setup, time.perf_counter() - start)
-    write_text(text, args.out / "truth.md")
-    print(text)
-
-
-def gap_table(table: pd.DataFrame, own: dict) -> pd.DataFrame:
-    """Per (logger, candidate): the per-decision truth, the candidate's own run's reward per logged decision, the horizon truth
-    and the probes' extrapolation to the horizon, as means over seeds."""
-    t = table[table["estimator"] == "dr"]
-    per = t[t["estimand"] == "per_decision_7d"].groupby(["logger", "candidate"], sort=False)
-    hor = t[t["estimand"] == "horizon_incremental"].groupby(["logger", "candidate"], sort=False)
-    out = []
-    for (logger, cand), g in per:
-        h = hor.get_group((logger, cand))
-        own_name = "thompson_frozen" if cand == "thompson" else cand
-        own_reward = [own[(own_name, s)]["log"].query("matured")["reward"].mean() for s in g["seed"]]
-        out.append({"logger": logger, "candidate": cand, "per_decision": g["truth"].mean(),
-                    "per_decision_se": float(np.sqrt((g["truth_se"] ** 2).sum()) / len(g)), "own_per_decision": float(np.mean(own_reward)),
-                    "horizon": h["truth"].mean(), "extrapolated": h["extrapolated_truth"].mean()})
-    return pd.DataFrame(out)
+    write_table(pd.DataFrame(rows), args.out / "truth.csv")
+    run = {"shoppers": config.population.size, "horizon_days": config.horizon_days, "seeds": args.seeds, "log_shoppers": args.log_shoppers,
+           "date": time.strftime("%Y-%m-%d"), "seconds": round(time.perf_counter() - start, 1)}
+    write_text(json.dumps(run, indent=1) + "\n", args.out / "run.json")
+    write_text(report(args.out), args.out / "truth.md")
+    print((args.out / "truth.md").read_text())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ log when there is one (its frequency cap rebuilds each decision's guardrail mask
 it is taken to follow this run's ``guardrails``. Candidates: every registered policy but those
 that read the market's latent state (the oracle, the reference), which a log does not hold;
 learners as configured (``policies.<name>.state`` to evaluate a trained one), PPO with its
-``model_path`` (:mod:`policies.ope.candidate` says what each kind must answer).
+``model_path``; a rule table's .yaml file; an exported artefact's folder (``offerlab experiment=export``),
+verified and loaded as the service loads it (:mod:`policies.ope.candidate` says what each kind must answer).
 
 Writes ``ope.csv`` (one row per estimator, with the diagnostics), ``ope.png`` and ``ope.md`` (the
 verdict) into the run folder, each whole or not at all.
@@ -39,6 +40,7 @@ from policies.ope.candidate import CandidateError
 from policies.ope.estimators import ESTIMATORS, MODEL_FIXED, Estimate, Logged, bootstrap, row_terms
 from policies.ope.evaluate import evaluate, shopper_groups
 from policies.registry import ON_MARKET, known_policies, make_policy
+from policies.rules import RuleTable
 from sim.config import ConfigError
 
 FILES = ("ope.csv", "ope.md", "ope.png")
@@ -67,18 +69,44 @@ def logged_cap(path: Path, cfg: Config) -> tuple[int, str]:
     return cfg.guardrails.frequency_cap_7d, "this run's guardrails (no run config beside the log)"
 
 
-def candidate(cfg: Config) -> Policy:
-    """The policy ``ope.candidate`` names, built as a run builds it; a kind a log cannot evaluate is refused by name."""
+def candidate(cfg: Config) -> tuple[Policy, str]:
+    """The policy ``ope.candidate`` names, and its name in the log's ``policy`` column: a registered policy built as a run
+    builds it, a rule table's .yaml file, or an exported artefact's folder loaded and verified as the service loads it
+    (so the candidate is exactly what would be served). A kind a log cannot evaluate is refused by name."""
     name = cfg.ope.candidate
+    path = Path(name)
+    if path.is_dir():
+        return exported(path, name)
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            table = RuleTable.from_yaml(path)
+        except (ValueError, FileNotFoundError) as e:
+            raise ConfigError(f"ope.candidate={name!r}: {e}") from None
+        return table, table.name
     allowed = ", ".join(p for p in known_policies() if p not in ON_MARKET)
+    allowed += "; or a rule table's .yaml file, or an exported artefact's folder (offerlab experiment=export)"
     if name in ON_MARKET:
         raise ConfigError(f"ope.candidate={name!r}: reads the market's latent state, which a decision log does not hold; allowed: {allowed}")
     if name not in known_policies():
         raise ConfigError(f"ope.candidate={name!r}: unknown; allowed: {allowed}")
     try:
-        return make_policy(name, None, cfg.policies.get(name))
+        return make_policy(name, None, cfg.policies.get(name)), name
     except (ValueError, FileNotFoundError) as e:
         raise ConfigError(f"ope.candidate={name!r}: {e}") from None
+
+
+def exported(folder: Path, name: str) -> tuple[Policy, str]:
+    """The policy of the artefact in ``folder``, verified (checksums, layout) by the service's own loader, and the name it logs
+    under. The loader runs exported PPO with ONNX Runtime, which the ``serve`` extra installs."""
+    try:
+        from serving.artefact import ArtefactError, load_artefact
+    except ImportError as e:
+        raise ConfigError(f"ope.candidate={name!r}: an exported artefact needs the serve extra ({e}); pip install 'offerlab[serve]'") from None
+    try:
+        artefact = load_artefact(folder)
+    except ArtefactError as e:
+        raise ConfigError(f"ope.candidate={name!r}: {e}") from None
+    return artefact.policy, artefact.manifest["policy"]["name"]
 
 
 def selected(log: pd.DataFrame, names: list[str], source: str) -> pd.DataFrame:
@@ -108,7 +136,7 @@ def ope(cfg: Config, run_dir: Path) -> Estimate:
     path = Path(cfg.ope.log)
     if not cfg.ope.log:
         raise ConfigError("ope.log is empty: give the decision log to evaluate on (a run's decisions.parquet, or a log in its schema)")
-    policy = candidate(cfg)
+    policy, label = candidate(cfg)
     log = read_log(path)
     try:
         check_log(log, str(path))
@@ -130,12 +158,12 @@ def ope(cfg: Config, run_dir: Path) -> Estimate:
     if not result.warnings:
         dr = row_terms(data, result.tau, result.lam)[0][:, list(ESTIMATORS).index(HEADLINE)]
         references["dr_minus_logged"] = interval_of(dr - data.reward, codes, cfg)
-    own = log[log["matured"].to_numpy(dtype=bool) & (log["policy"].astype(str) == cfg.ope.candidate).to_numpy()]
+    own = log[log["matured"].to_numpy(dtype=bool) & (log["policy"].astype(str) == label).to_numpy()]
     if len(own):
         references["candidate_logged"] = interval_of(own["reward"].to_numpy(dtype=np.float64), shopper_groups(own), cfg)
-    table = result_table(result, cfg.ope.candidate, references)
+    table = result_table(result, label, references)
     write_table(table, run_dir / FILES[0])
-    save_figure(figure(result, data, references, cfg.ope.candidate), run_dir / FILES[2])
+    save_figure(figure(result, data, references, label), run_dir / FILES[2])
     write_text(verdict(result, references, conditions(cfg, path, log, rows, cap, cap_source)), run_dir / FILES[1])
     return result
 

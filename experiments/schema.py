@@ -70,7 +70,8 @@ class OpeConfig:
     log: str = ""
     """the decision log: a run's ``decisions.parquet``, or a .parquet or .csv with the columns of policies/decision_log.py"""
     candidate: str = "rules_rfm"
-    """the policy to evaluate, by registered name (its hyperparameters, a learner's ``state``, PPO's ``model_path``: ``policies.<name>``)"""
+    """the policy to evaluate: a registered name (its hyperparameters, a learner's ``state``, PPO's ``model_path``: ``policies.<name>``),
+    a rule table's .yaml file, or an exported artefact's folder"""
     log_policies: list[str] = field(default_factory=list)
     """evaluate on the rows these logging policies made (empty = every row); e.g. [random], the one that explores everything"""
     folds: int = bounded(5, ge=2, le=20)

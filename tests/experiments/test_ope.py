@@ -12,6 +12,8 @@ from experiments.ope import FILES, ope
 from experiments.runner import run_policy
 from policies.decision_log import LogError, check_log
 from policies.registry import OPTIONAL
+from policies.rules import RULES_DIR
+from serving.export import export_policy
 from sim.config import ConfigError, GuardrailConfig
 from tests.conftest import small_config
 
@@ -154,3 +156,28 @@ def test_a_shops_csv_log_in_the_schema_is_read_and_evaluated(log_path, tmp_path)
     from_csv = ope(composed(f"ope.log={tmp_path / 'shop.csv'}", "ope.candidate=blast"), tmp_path / "csv")
     from_parquet = ope(composed(f"ope.log={log_path}", "ope.candidate=blast"), tmp_path / "parquet")
     pd.testing.assert_frame_equal(from_csv.table, from_parquet.table, rtol=1e-9)
+
+
+def test_a_rule_table_file_and_its_exported_artefact_are_evaluated_as_the_registered_table(log_path, tmp_path):
+    """The same rules by name, from their .yaml file, and served from an exported artefact: the same estimates, bit for bit."""
+    table_file = tmp_path / "rfm.yaml"
+    table_file.write_bytes((RULES_DIR / "rfm.yaml").read_bytes())
+    export_policy(table_file, tmp_path / "artefact", GuardrailConfig(), parity_samples=200)
+    results = {}
+    for key, candidate in (("name", "rules_rfm"), ("file", str(table_file)), ("artefact", str(tmp_path / "artefact"))):
+        results[key] = ope(composed(f"ope.log={log_path}", f"ope.candidate={candidate}", "ope.log_policies=[random]"), tmp_path / key)
+    for key in ("file", "artefact"):
+        pd.testing.assert_frame_equal(results[key].table, results["name"].table)
+    assert "Candidate `" + str(tmp_path / "artefact") + "`" in (tmp_path / "artefact" / "ope.md").read_text()
+
+
+def test_a_broken_artefact_or_rule_file_is_refused_naming_the_candidate(log_path, tmp_path):
+    export_policy("rfm", tmp_path / "artefact", GuardrailConfig(), parity_samples=200)
+    rules = tmp_path / "artefact" / "rules.yaml"
+    rules.write_text(rules.read_text() + "\n# edited after export\n")
+    with pytest.raises(ConfigError, match=r"ope\.candidate='.*artefact': .*rules\.yaml"):
+        ope(composed(f"ope.log={log_path}", f"ope.candidate={tmp_path / 'artefact'}"), tmp_path / "run1")
+    (tmp_path / "bad.yaml").write_text("name: bad\nrules: [{segment: x, offer: caviar, channel: email, slot: morning}]\n")
+    with pytest.raises(ConfigError, match=r"ope\.candidate='.*bad\.yaml': .*caviar"):
+        ope(composed(f"ope.log={log_path}", f"ope.candidate={tmp_path / 'bad.yaml'}"), tmp_path / "run2")
+    assert not (tmp_path / "run1").exists() and not (tmp_path / "run2").exists()

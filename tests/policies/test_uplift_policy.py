@@ -27,7 +27,7 @@ from sim.features import FEATURE_NAMES
 from sim.guardrails import ActionMask
 from sim.market import MarketModel
 from tests.conftest import small_config
-from tests.experiments.test_sweep import composed
+from tests.experiments.test_sweep import TIMINGS, composed
 from uplift.models import MODELS
 
 GUARD = GuardrailConfig()
@@ -210,3 +210,9 @@ def test_a_comparison_fits_once_and_the_policy_pays_for_its_own_pilot(tmp_path):
         assert (ours.propensity < 1).any() and (ours.action > 0).any()
         after = log[(log.policy == "uplift_t") & (log.seed == seed) & (log.day >= config.pilot_days)]
         assert len(after) and (after.proposed_propensity == 1).all()
+    # a saved model is used as it is: no training, the same runs
+    reused = composed(*overrides, f"policies.uplift_t.model_path={tmp_path / 'run' / 'uplift_t' / 'model.pkl'}")[0]
+    compare.compare(reused, tmp_path / "again")
+    assert not (tmp_path / "again" / "uplift_t").exists()
+    again = pd.read_parquet(tmp_path / "again" / "summary.parquet")
+    pd.testing.assert_frame_equal(summary.drop(columns=TIMINGS), again.drop(columns=TIMINGS))

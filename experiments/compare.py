@@ -104,13 +104,13 @@ def run_with_training(cfg: Config, policies: list[str], run_dir: Path,
     if not untrained:
         return runs(policies, None), {}
     others = [p for p in policies if p not in untrained]
-    jobs = [(name, configs[name], cfg.market, cfg.guardrails, run_dir / name) for name in untrained]
+    tasks = [(name, configs[name], cfg.market, cfg.guardrails, run_dir / name) for name in untrained]
     with process_pool(exp.jobs) if exp.jobs > 1 else nullcontext() as pool:
         if pool is None:
-            trained = [timed_training(*job) for job in jobs]
+            trained = [timed_training(*task) for task in tasks]
             results = runs(others, None)
         else:
-            training = [pool.submit(timed_training, *job) for job in jobs]
+            training = [pool.submit(timed_training, *task) for task in tasks]
             results = runs(others, pool)
             trained = [t.result() for t in training]
         for name, (model, _) in zip(untrained, trained):

@@ -65,13 +65,17 @@ class UpliftPolicy(Policy):
     def targeted(self, obs: np.ndarray, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
         """(n,) the action of each shopper's sendable arm with the largest predicted gain when that gain is positive, else 0;
         (n,) that gain (0 where nothing is sent)."""
-        if len(obs) == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
         actions = self.arms.actions(obs, mask)
-        predicted = np.asarray(self.model.predict(obs), dtype=np.float64)
-        if predicted.shape != actions.shape:
-            raise ValueError(f"{self.name}: the model predicts {predicted.shape[1:]} columns, the policy has {len(self.arms)} arms")
-        gain = np.where(actions > 0, predicted, -np.inf)
+        # Only shoppers with a sendable arm are scored: the model's trees cost most of a day's decision, and with the
+        # frequency cap binding about half the shoppers have none (each row's prediction is its own, so the rest are
+        # unchanged).
+        scored = np.flatnonzero((actions > 0).any(axis=1))
+        gain = np.full(actions.shape, -np.inf)
+        if scored.size:
+            predicted = np.asarray(self.model.predict(obs[scored]), dtype=np.float64)
+            if predicted.shape != (scored.size, len(self.arms)):
+                raise ValueError(f"{self.name}: the model predicts {predicted.shape[1:]} columns, the policy has {len(self.arms)} arms")
+            gain[scored] = np.where(actions[scored] > 0, predicted, -np.inf)
         best = gain.argmax(axis=1)
         rows = np.arange(len(obs))
         top = gain[rows, best]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -21,9 +22,10 @@ from experiments.report import markdown_table, write_plots, write_report
 from experiments.runner import RunResult, run_all
 from experiments.schema import Config
 from experiments.tensorboard import write_tensorboard
-from experiments.train_ppo import train
+from experiments.train_ppo import train as train_ppo
+from experiments.train_uplift import train as train_uplift
 from experiments.workers import process_pool
-from policies.ppo.config import PPOConfig
+from policies.registry import TRAINED
 from sim.config import GuardrailConfig, MarketConfig
 
 
@@ -81,43 +83,48 @@ def conditions(cfg: Config, seeds: list[int]) -> str:
 
 def run_with_training(cfg: Config, policies: list[str], run_dir: Path,
                       progress: Callable[[RunResult], None]) -> tuple[list[RunResult], dict[str, float]]:
-    """Every policy on every seed, PPO trained first; the results in policy-major order, and the seconds spent training.
+    """Every policy on every seed, the trained ones trained first; the results in policy-major order, and the seconds
+    spent training each.
 
-    PPO learns once, on its own market seeds (``policies/ppo/training.py``), into ``run_dir/ppo/``, unless
-    ``policies.ppo.model_path`` names a model; its runs then all load the same best model and act
-    with it, frozen. Training takes one core for minutes, so with ``jobs`` >= 2 it is one task of
-    the pool that runs the other policies' runs meanwhile; PPO's runs follow. The results do not
-    depend on ``jobs``.
+    Each trained policy (:data:`policies.registry.TRAINED`: PPO, ``uplift_<model>``) learns once, on its own market
+    seeds, into ``run_dir/<name>/``, unless ``policies.<name>.model_path`` names a model; its runs then all load
+    the same model and act with it, frozen. Training takes one core for minutes, so with ``jobs`` >= 2 each
+    training is one task of the pool that runs the other policies' runs meanwhile; the trained policies' runs
+    follow. The results do not depend on ``jobs``.
     """
     exp = cfg.experiment
     params = dict(cfg.policies)
-    config = PPOConfig(**params.get("ppo", {}))
     save_dir = run_dir / "policies" if exp.save_policies else None
 
     def runs(names: list[str], pool: Executor | None) -> list[RunResult]:
         return run_all(names, exp.seeds, cfg.market, cfg.guardrails, exp.log_shoppers, exp.jobs, progress, params, save_dir, pool)
 
-    if "ppo" not in policies or config.model_path:
+    configs = {name: TRAINED[name](**params.get(name, {})) for name in policies if name in TRAINED}
+    untrained = [name for name, config in configs.items() if not config.model_path]
+    if not untrained:
         return runs(policies, None), {}
-    others = [p for p in policies if p != "ppo"]
+    others = [p for p in policies if p not in untrained]
+    tasks = [(name, configs[name], cfg.market, cfg.guardrails, run_dir / name) for name in untrained]
     with process_pool(exp.jobs) if exp.jobs > 1 else nullcontext() as pool:
         if pool is None:
-            model, seconds = timed_training(config, cfg.market, cfg.guardrails, run_dir / "ppo")
+            trained = [timed_training(*task) for task in tasks]
             results = runs(others, None)
         else:
-            training = pool.submit(timed_training, config, cfg.market, cfg.guardrails, run_dir / "ppo")
+            training = [pool.submit(timed_training, *task) for task in tasks]
             results = runs(others, pool)
-            model, seconds = training.result()
-        params["ppo"] = {**params.get("ppo", {}), "model_path": str(model)}
-        results += runs(["ppo"], pool)
+            trained = [t.result() for t in training]
+        for name, (model, _) in zip(untrained, trained):
+            params[name] = {**params.get(name, {}), "model_path": str(model)}
+        results += runs(untrained, pool)
     order = {p: k for k, p in enumerate(policies)}
-    return sorted(results, key=lambda r: order[r.policy]), {"ppo": seconds}
+    return sorted(results, key=lambda r: order[r.policy]), {name: seconds for name, (_, seconds) in zip(untrained, trained)}
 
 
-def timed_training(config: PPOConfig, market: MarketConfig, guardrails: GuardrailConfig, out: Path) -> tuple[Path, float]:
-    """:func:`experiments.train_ppo.train`, and its wall seconds (a module-level function: it runs in a worker process)."""
+def timed_training(name: str, config: Any, market: MarketConfig, guardrails: GuardrailConfig, out: Path) -> tuple[Path, float]:
+    """Train the policy ``name`` (PPO: :func:`experiments.train_ppo.train`; ``uplift_<model>``:
+    :func:`experiments.train_uplift.train`), and its wall seconds (a module-level function: it runs in a worker process)."""
     start = time.perf_counter()
-    model = train(config, market, guardrails, out)
+    model = train_ppo(config, market, guardrails, out) if name == "ppo" else train_uplift(name, config, market, guardrails, out)
     return model, time.perf_counter() - start
 
 

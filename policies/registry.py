@@ -68,11 +68,14 @@ _LEARNER_PATHS = {
 LEARNERS = ClassTable({name: path for name, path in _LEARNER_PATHS.items() if OPTIONAL.get(name, True)})
 """learning policies by name (those of an optional extra when it is installed); their hyperparameters are their
 constructors' keyword arguments (``policies.<name>.<key>=...``)"""
-TRAINED = ClassTable({"ppo": "policies.ppo.config:PPOConfig"})
+UPLIFT_MODELS = ("t", "x")
+"""the learners of :data:`uplift.models.MODELS`, one policy ``uplift_<model>`` each; named here so that the registry
+imports no learner (a test keeps the two equal)"""
+TRAINED = ClassTable({"ppo": "policies.ppo.config:PPOConfig", **{f"uplift_{m}": "policies.uplift.config:UpliftConfig" for m in UPLIFT_MODELS}})
 """policies trained before the runs and frozen during them, by name -> their hyperparameters (``policies.<name>.<key>=...``);
 ``experiments/compare.py`` trains them once per comparison"""
-_TRAINED_POLICY = {"ppo": "policies.ppo.inference:PPOPolicy"}
-"""trained policy by name -> the class that acts with its model (``from_file(model_path, deterministic)``)"""
+_TRAINED_POLICY = {"ppo": "policies.ppo.inference:PPOPolicy", **{f"uplift_{m}": "policies.uplift.policy:UpliftPolicy" for m in UPLIFT_MODELS}}
+"""trained policy by name -> the class that acts with its model (``from_config(name, config)``, the model at ``config.model_path``)"""
 
 
 def known_policies() -> tuple[str, ...]:
@@ -119,9 +122,13 @@ def make_policy(name: str, market: MarketModel | None, params: dict | None = Non
     if name in TRAINED:
         config = configured(name, TRAINED[name], params)
         if not config.model_path:
-            raise ValueError(f"policies.{name}.model_path is empty: {name.upper()} needs a trained model (a comparison trains one into "
-                             f"<run>/{name}/; offerlab experiment=train_{name} trains one alone)")
-        return resolve(_TRAINED_POLICY[name]).from_file(Path(config.model_path), config.deterministic)
+            alone = "; offerlab experiment=train_ppo trains one alone" if name == "ppo" else ""
+            raise ValueError(f"policies.{name}.model_path is empty: {name} needs a trained model (a comparison trains one into "
+                             f"<run>/{name}/{alone})")
+        try:
+            return resolve(_TRAINED_POLICY[name]).from_config(name, config)
+        except ValueError as e:
+            raise ValueError(f"policies.{name}.{e}") from None
     if name in ON_MARKET:
         return BASELINES[name](market)
     if name in BASELINES:

@@ -273,11 +273,7 @@ class RuleTable(Policy):
         return cls(str(data.get("name", path.stem)), rules, str(path))
 
     def _compile(self, rule: Rule, where: str) -> dict:
-        offers = _offer_per_category(rule.offer, f"{where}.offer")
-        if rule.channel != BEST_OPENED and rule.channel not in CHANNEL_NAMES:
-            raise ValueError(f"{where}.channel={rule.channel!r}: unknown; allowed: {', '.join(CHANNEL_NAMES)}, {BEST_OPENED}")
-        if rule.slot not in SLOTS:
-            raise ValueError(f"{where}.slot={rule.slot!r}: unknown; allowed: {', '.join(SLOTS)}")
+        target = Target.parse(rule.offer, rule.channel, rule.slot, where)
         for d in rule.weekdays:
             if d not in WEEKDAYS:
                 raise ValueError(f"{where}.weekdays: {d!r} is not a weekday; allowed: {', '.join(WEEKDAYS)}")
@@ -285,9 +281,7 @@ class RuleTable(Policy):
         return {
             "when": conds(rule.when, "when"),
             "any": conds(rule.any, "any"),
-            "offers": offers,
-            "channel": -1 if rule.channel == BEST_OPENED else CHANNEL_NAMES.index(rule.channel),
-            "slot": SLOTS.index(rule.slot),
+            "target": target,
             "weekdays": {WEEKDAYS.index(d) for d in rule.weekdays},
         }
 
@@ -297,7 +291,7 @@ class RuleTable(Policy):
         top = values["top_category"].astype(np.int64)
         actions = np.zeros(n, dtype=np.int64)
         open_ = np.ones(n, dtype=bool)  # not matched by an earlier rule
-        best = _best_opened(values, mask)
+        best = best_opened_channel(values, mask)
         for rule in self._compiled:
             if context.weekday not in rule["weekdays"]:
                 continue
@@ -306,17 +300,54 @@ class RuleTable(Policy):
                 hit &= cond.holds(values, parsed)
             if rule["any"]:
                 hit &= np.logical_or.reduce([cond.holds(values, parsed) for cond, parsed in rule["any"]])
-            offer = rule["offers"][np.where(top >= 0, top, len(CATEGORY_NAMES))]
-            hit &= offer >= 0  # a {top_category} offer needs a known category
-            channel = best if rule["channel"] < 0 else np.full(n, rule["channel"])
-            allowed = (channel >= 0) & mask.channel_ok[np.arange(n), np.maximum(channel, 0)]
-            send = hit & allowed
-            actions[send] = encode(offer[send], channel[send], rule["slot"])
+            known, action = rule["target"].resolve(top, best, mask)
+            hit &= known  # a {top_category} offer needs a known category
+            send = hit & (action > 0)  # a matched shopper whose channel is not allowed today gets no contact
+            actions[send] = action[send]
             open_ &= ~hit
         return deterministic(actions)
 
 
-def _offer_per_category(template: str, where: str) -> np.ndarray:
+@dataclass(eq=False)
+class Target:
+    """What a rule sends (and an uplift arm, :mod:`policies.uplift.arms`): an offer, a channel and a slot, the offer
+    perhaps the ``{top_category}`` template and the channel ``best_opened``, resolved per shopper from the observation."""
+
+    offers: np.ndarray
+    """(C + 1,) offer index for each top category, the last for a shopper with none; -1 = the template needs a category"""
+    channel: int
+    """channel index; -1 = :data:`BEST_OPENED`"""
+    slot: int
+
+    @classmethod
+    def parse(cls, offer: str, channel: str, slot: str, where: str) -> Target:
+        """The target of an offer, channel and slot as a rule names them; an unknown name is a ValueError naming ``where``."""
+        offers = offer_per_category(offer, f"{where}.offer")
+        if channel != BEST_OPENED and channel not in CHANNEL_NAMES:
+            raise ValueError(f"{where}.channel={channel!r}: unknown; allowed: {', '.join(CHANNEL_NAMES)}, {BEST_OPENED}")
+        if slot not in SLOTS:
+            raise ValueError(f"{where}.slot={slot!r}: unknown; allowed: {', '.join(SLOTS)}")
+        return cls(offers, -1 if channel == BEST_OPENED else CHANNEL_NAMES.index(channel), SLOTS.index(slot))
+
+    def resolve(self, top: np.ndarray, best: np.ndarray, mask: ActionMask) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) whether each shopper has the offer (a known category where the template needs one), and (n,) the action
+        sent to them, 0 where it cannot be sent today (no offer, or its channel not allowed).
+
+        ``top`` is the shoppers' ``top_category`` (-1: none), ``best`` their :func:`best_opened_channel`.
+        """
+        n = len(top)
+        offer = self.offers[np.where(top >= 0, top, len(CATEGORY_NAMES))]
+        channel = best if self.channel < 0 else np.full(n, self.channel)
+        allowed = (offer >= 0) & (channel >= 0) & mask.channel_ok[np.arange(n), np.maximum(channel, 0)]
+        return offer >= 0, np.where(allowed, encode(np.maximum(offer, 0), np.maximum(channel, 0), self.slot), 0).astype(np.int64)
+
+    def actions(self) -> set[int]:
+        """Every action this target can resolve to, for some shopper."""
+        channels = range(len(CHANNEL_NAMES)) if self.channel < 0 else [self.channel]
+        return {int(encode(o, h, self.slot)) for o in set(self.offers[self.offers >= 0].tolist()) for h in channels}
+
+
+def offer_per_category(template: str, where: str) -> np.ndarray:
     """(C + 1,) offer index for each top category (last entry: no known category; -1 = not applicable)."""
     if "{top_category}" not in template:
         if template not in OFFER_NAMES:
@@ -329,7 +360,7 @@ def _offer_per_category(template: str, where: str) -> np.ndarray:
     return np.array([OFFER_NAMES.index(n) for n in names] + [-1])
 
 
-def _best_opened(values: Mapping[str, np.ndarray], mask: ActionMask) -> np.ndarray:
+def best_opened_channel(values: Mapping[str, np.ndarray], mask: ActionMask) -> np.ndarray:
     """(n,) the allowed channel the shopper opened most, ties broken by :data:`CHANNEL_PREFERENCE`; -1 if none."""
     order = [CHANNEL_NAMES.index(h) for h in CHANNEL_PREFERENCE]
     opens = np.stack([values[f"opens_{CHANNEL_NAMES[h]}"] for h in order], axis=1)

@@ -15,6 +15,7 @@ from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.policies import BaseModel
 
 from policies.base import Decision, DecisionContext, Policy, deterministic, inverse_cdf, sampled
+from policies.ppo.config import PPOConfig
 from policies.ppo.network import FactoredHead
 from sim.catalogue import encode
 from sim.guardrails import ActionMask
@@ -37,6 +38,11 @@ class PPOPolicy(Policy):
         self.deterministic = deterministic
         self.exploration = 0.0
         """share of today's decisions that differ from the most probable action"""
+
+    @classmethod
+    def from_config(cls, name: str, config: PPOConfig) -> PPOPolicy:
+        """The policy of ``config.model_path``, acting as ``config.deterministic`` says (the registry's way to build it)."""
+        return cls.from_file(Path(config.model_path), config.deterministic)
 
     @classmethod
     def from_file(cls, path: Path, deterministic: bool = False) -> PPOPolicy:

@@ -40,7 +40,7 @@ Scores: relative error :math:`|\hat V - V| / |V|`, the share of seeds whose 95% 
 the truth (coverage), and the Spearman rank correlation of estimated and true values over the
 candidates of one log (what a shop uses OPE for: picking the best), averaged over logs.
 
-Run on demand (about 40 minutes on 2 cores): ``python -m studies.ope_truth [--seeds 0 1 2 3 4]
+Run on demand (21 minutes on 2 idle cores): ``python -m studies.ope_truth [--seeds 0 1 2 3 4]
 [--log-shoppers 1000] [--jobs 2] [--out DIR]``; writes ``truth.csv`` (every estimate beside its
 truths), ``run.json`` (the conditions) and ``truth.md`` (the tables; ``--report`` writes it again from
 the other two) to ``--out``; docs/results/ope.md holds the run.

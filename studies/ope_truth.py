@@ -77,6 +77,8 @@ from studies.long_term_value import market
 LOGGERS = ("random", "rules_rfm", "blast", "thompson")
 ORACLE = "oracle"
 BASELINE = "no_contact"
+FROZEN = "thompson_frozen"
+"""the run name of the candidate ``thompson``: the learner trained on :data:`TRAIN_SEED`, frozen (the logger ``thompson`` learns)"""
 TRAIN_SEED = 100
 """the market seed the frozen ``thompson`` candidate learned on (never an evaluation seed)"""
 REPLICATES = 500
@@ -88,6 +90,16 @@ ESTIMANDS = {"per_decision_7d": "per-decision value over the 7-day window", "hor
 def candidates(logger: str) -> list[str]:
     """The candidates scored on ``logger``'s log: the other loggers and the oracle."""
     return [c for c in LOGGERS if c != logger] + [ORACLE]
+
+
+def run_name(candidate: str) -> str:
+    """The name the candidate is built and run under (:func:`build`): ``thompson`` as a candidate is the frozen learner."""
+    return FROZEN if candidate == "thompson" else candidate
+
+
+def candidate_name(run: str) -> str:
+    """The inverse of :func:`run_name`."""
+    return "thompson" if run == FROZEN else run
 
 
 class Delegating(Policy):
@@ -226,9 +238,9 @@ class Setup:
     thompson_state: str
 
 
-def build(name: str, market_: MarketModel, setup: Setup) -> Policy:
+def build(name: str, market_: MarketModel | None, setup: Setup) -> Policy:
     """A candidate or logger by name on ``market_``: ``thompson`` as a candidate is the frozen trained one."""
-    if name == "thompson_frozen":
+    if name == FROZEN:
         return Frozen(make_policy("thompson", market_, {"state": setup.thompson_state}))
     return make_policy(name, market_)
 
@@ -285,8 +297,7 @@ def ope_rows(logger: str, seed: int, own: dict, setup: Setup, truths: dict, hori
     codes = shopper_groups(log)
     estimates: dict[str, tuple[Estimate, Logged]] = {}
     for name in [*candidates(logger), BASELINE]:
-        policy = Replayed(*own["oracle"]) if name == ORACLE else Frozen(make_policy("thompson", None, {"state": setup.thompson_state})) \
-            if name == "thompson" else make_policy(name, None)
+        policy = Replayed(*own["oracle"]) if name == ORACLE else build(run_name(name), None, setup)
         estimates[name] = evaluate(policy, log, setup.guardrails.frequency_cap_7d, seed=seed, **OPE)
     base_est, base_data = estimates[BASELINE]
     base_num, base_den = row_terms(base_data, base_est.tau, base_est.lam) if not base_est.warnings else (None, None)
@@ -416,20 +427,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_policy("thompson", TRAIN_SEED, config, guardrails, save_dir=Path(tmp))
         setup = Setup(config, guardrails, args.log_shoppers, str(Path(tmp) / f"thompson_seed{TRAIN_SEED}.npz"))
-        own_names = [*LOGGERS, "thompson_frozen", ORACLE, BASELINE]
+        own_names = [*LOGGERS, FROZEN, ORACLE, BASELINE]
         jobs = [(own_run, (n, s, setup)) for n in own_names for s in args.seeds]
-        jobs += [(probe_run, (lg, c if c != "thompson" else "thompson_frozen", s, setup))
+        jobs += [(probe_run, (lg, run_name(c), s, setup))
                  for lg in LOGGERS for c in [*candidates(lg), BASELINE] for s in args.seeds]
         with process_pool(args.jobs) as pool:
             done = list(pool.map(_task, jobs))
             own = {(d["name"], d["seed"]): d for d in done if "name" in d}
-            truths = {(d["logger"], "thompson" if d["candidate"] == "thompson_frozen" else d["candidate"], d["seed"]): (d["truth"], d["truth_se"])
-                      for d in done if "logger" in d}
+            truths = {(d["logger"], candidate_name(d["candidate"]), d["seed"]): (d["truth"], d["truth_se"]) for d in done if "logger" in d}
             base = {s: own[(BASELINE, s)]["profit"] for s in args.seeds}
-            horizon_truth = {("thompson" if n == "thompson_frozen" else n, s): (own[(n, s)]["profit"] - base[s]) / own[(n, s)]["shoppers"]
-                             for n in [*LOGGERS[:3], "thompson_frozen", ORACLE] for s in args.seeds}
-            own_reward = {("thompson" if n == "thompson_frozen" else n, s): float(own[(n, s)]["log"].query("matured")["reward"].mean())
-                          for n in own_names if n != "thompson" for s in args.seeds}  # the candidate thompson is the frozen one
+            scored = [*LOGGERS, ORACLE]  # every candidate of some log
+            horizon_truth = {(c, s): (own[(run_name(c), s)]["profit"] - base[s]) / own[(run_name(c), s)]["shoppers"]
+                             for c in scored for s in args.seeds}
+            own_reward = {(c, s): float(own[(run_name(c), s)]["log"].query("matured")["reward"].mean())
+                          for c in [*scored, BASELINE] for s in args.seeds}
             rows = [r for part in pool.map(_task, [(ope_rows, (lg, s, own[(lg, s)], setup, truths, horizon_truth, own_reward))
                                                    for lg in LOGGERS for s in args.seeds]) for r in part]
     args.out.mkdir(parents=True, exist_ok=True)
